@@ -1,0 +1,662 @@
+"""The one reader of observation files, used by training and by operations alike.
+
+:func:`read_alongtrack` reads a CMEMS L3 along-track SSH file (varnet's or a real
+SEALEVEL_GLO_PHY_L3 file) and :func:`read_sst` a GHRSST L4 or L3 gridded SST file. Both decode
+CF packing themselves (``scale_factor``, ``add_offset``, ``_FillValue``/``missing_value``,
+``_Unsigned``, time ``units``) so that every value is checked before it is used, and every
+problem raises :class:`InputFileError` naming the file, the variable and what is wrong.
+
+Missing values (fill values, NaN) are not errors: along-track points without a value are
+dropped and SST pixels become NaN. ``valid_min``/``valid_max``/``valid_range`` attributes are
+not used for masking; the physical limits given to the readers are checked instead, and a value
+outside them is an error rather than silently discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+
+from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
+
+__all__ = [
+    "AlongTrack",
+    "InputFileError",
+    "SstField",
+    "concat_alongtrack",
+    "read_alongtrack",
+    "read_sst",
+]
+
+_METRES = {"m", "meter", "meters", "metre", "metres"}
+_KELVIN = {"k", "kelvin", "degk", "deg_k", "degree_kelvin", "degrees_kelvin"}
+_CELSIUS = {
+    "celsius", "degc", "deg_c", "degree_c", "degrees_c", "degree_celsius", "degrees_celsius",
+}
+_CALENDARS = {"standard", "gregorian", "proleptic_gregorian"}
+_TIME_UNITS_US = {
+    "days": 86_400_000_000, "day": 86_400_000_000, "d": 86_400_000_000,
+    "hours": 3_600_000_000, "hour": 3_600_000_000, "hr": 3_600_000_000, "h": 3_600_000_000,
+    "minutes": 60_000_000, "minute": 60_000_000, "min": 60_000_000,
+    "seconds": 1_000_000, "second": 1_000_000, "sec": 1_000_000, "s": 1_000_000,
+}
+_TIME_UNITS_RE = re.compile(r"^\s*([A-Za-z]+)\s+since\s+(.+?)\s*$")
+_ONE_DAY = np.timedelta64(1, "D")
+
+
+class InputFileError(ValueError):
+    """An input file cannot be used; the message says which file and why.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The offending file.
+    problem : str
+        What is wrong, naming the variable and the values, in words a person can act on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True, eq=False)
+class AlongTrack:
+    """Along-track sea level anomaly points, from one file or concatenated from several.
+
+    ``mission`` is always a per-point array (every point carries its mission), so that a
+    concatenation of several missions keeps that information; a single file's points all share
+    one value. An empty pass therefore has an empty ``mission`` array.
+
+    Attributes
+    ----------
+    mission : numpy.ndarray of str, shape (n,)
+        Mission short name of each point (``"j3"``, ``"s3a"``, or ``"unknown"``).
+    time : numpy.ndarray of datetime64[ns], shape (n,)
+        Measurement times (UTC).
+    longitude : numpy.ndarray of float64, shape (n,)
+        Longitudes in degrees east, in [-180, 180).
+    latitude : numpy.ndarray of float64, shape (n,)
+        Latitudes in degrees north, in [-90, 90].
+    sla : numpy.ndarray of float64, shape (n,)
+        Sea level anomaly in m; never NaN (missing points are dropped).
+    mdt : numpy.ndarray of float64, shape (n,), or None
+        Mean dynamic topography in m (NaN where the file had none), or None when the file has
+        no ``mdt`` variable.
+    source : str
+        The file read; for a concatenation, the files joined by ``"; "``.
+    """
+
+    mission: np.ndarray
+    time: np.ndarray
+    longitude: np.ndarray
+    latitude: np.ndarray
+    sla: np.ndarray
+    mdt: np.ndarray | None
+    source: str
+
+    def __post_init__(self) -> None:
+        n = self.time.shape[0]
+        columns = [self.mission, self.longitude, self.latitude, self.sla]
+        if self.mdt is not None:
+            columns.append(self.mdt)
+        if any(c.shape != (n,) for c in columns):
+            raise ValueError("AlongTrack columns must all have the shape of time, (n,)")
+
+    def __len__(self) -> int:
+        return int(self.time.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class SstField:
+    """One day of gridded SST.
+
+    Attributes
+    ----------
+    day : datetime.date
+        Day (UTC) of the field.
+    lat : numpy.ndarray of float64, shape (ny,)
+        Latitudes in degrees north, strictly ascending.
+    lon : numpy.ndarray of float64, shape (nx,)
+        Longitudes in degrees east, strictly ascending, in [-180, 180).
+    sst_k : numpy.ndarray of float64, shape (ny, nx)
+        SST in kelvin; NaN where there is no valid value (land, cloud, low quality, fill).
+    level : str
+        ``"L4"`` (``analysed_sst``) or ``"L3"`` (``sea_surface_temperature``).
+    source : str
+        The file read.
+    """
+
+    day: dt.date
+    lat: np.ndarray
+    lon: np.ndarray
+    sst_k: np.ndarray
+    level: str
+    source: str
+
+
+def concat_alongtrack(tracks: Sequence[AlongTrack]) -> AlongTrack:
+    """Concatenate along-track data sets, sorted by time (stable, so ties keep their order).
+
+    Parameters
+    ----------
+    tracks : sequence of AlongTrack
+        Data sets, e.g. one per mission and day.
+
+    Returns
+    -------
+    AlongTrack
+        All points. ``mdt`` is None only if it is None in every input; inputs without it
+        contribute NaN. ``source`` joins the inputs' sources with ``"; "``.
+    """
+    if not tracks:
+        empty = np.empty(0, dtype=np.float64)
+        return AlongTrack(np.empty(0, dtype=str), np.empty(0, dtype="datetime64[ns]"), empty,
+                          empty.copy(), empty.copy(), None, "")
+    time = np.concatenate([t.time for t in tracks])
+    order = np.argsort(time, kind="stable")
+    mdt = None
+    if any(t.mdt is not None for t in tracks):
+        mdt = np.concatenate(
+            [t.mdt if t.mdt is not None else np.full(len(t), np.nan) for t in tracks]
+        )[order]
+    sources = [t.source for t in tracks if t.source]
+    return AlongTrack(
+        mission=np.concatenate([t.mission for t in tracks])[order],
+        time=time[order],
+        longitude=np.concatenate([t.longitude for t in tracks])[order],
+        latitude=np.concatenate([t.latitude for t in tracks])[order],
+        sla=np.concatenate([t.sla for t in tracks])[order],
+        mdt=mdt,
+        source="; ".join(dict.fromkeys(sources)),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# NetCDF access and CF decoding
+
+
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[netCDF4.Dataset]:
+    if not path.exists():
+        raise InputFileError(path, "file does not exist")
+    if not path.is_file():
+        raise InputFileError(path, "is not a regular file")
+    try:
+        ds = netCDF4.Dataset(path, "r")
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise InputFileError(
+            path,
+            f"cannot be opened as NetCDF ({exc}); the file is truncated, corrupt or not NetCDF "
+            "- fetch it again",
+        ) from None
+    try:
+        ds.set_auto_maskandscale(False)
+        yield ds
+    finally:
+        ds.close()
+
+
+def _variable(ds: netCDF4.Dataset, path: Path, name: str) -> netCDF4.Variable:
+    if name not in ds.variables:
+        present = ", ".join(sorted(ds.variables)) or "none"
+        raise InputFileError(
+            path, f"variable {name!r} not found; the file has variables: {present}"
+        )
+    return ds.variables[name]
+
+
+def _raw(path: Path, var: netCDF4.Variable) -> np.ndarray:
+    """The stored values of ``var``, unscaled and unmasked."""
+    try:
+        data = var[...]
+    except (OSError, RuntimeError, IndexError, ValueError) as exc:
+        raise InputFileError(
+            path,
+            f"variable {var.name!r} cannot be read ({exc}); the file is truncated or corrupt "
+            "- fetch it again",
+        ) from None
+    data = np.ma.getdata(data)
+    if data.dtype.kind == "i" and str(getattr(var, "_Unsigned", "false")).lower() == "true":
+        data = data.view(data.dtype.str.replace("i", "u"))
+    return np.asarray(data)
+
+
+def _attr(var: netCDF4.Variable, name: str) -> object | None:
+    return var.getncattr(name) if name in var.ncattrs() else None
+
+
+def _decode(path: Path, var: netCDF4.Variable) -> np.ndarray:
+    """CF-decode ``var`` to float64: fill/missing values and NaN become NaN."""
+    raw = _raw(path, var)
+    missing = np.zeros(raw.shape, dtype=bool)
+    for attr in ("_FillValue", "missing_value"):
+        value = _attr(var, attr)
+        if value is not None:
+            for v in np.atleast_1d(np.asarray(value)).ravel():
+                missing |= raw == np.asarray(v).astype(raw.dtype)
+    values = raw.astype(np.float64)
+    scale = _attr(var, "scale_factor")
+    offset = _attr(var, "add_offset")
+    try:
+        if scale is not None:
+            values = values * float(np.asarray(scale).ravel()[0])
+        if offset is not None:
+            values = values + float(np.asarray(offset).ravel()[0])
+    except (TypeError, ValueError, IndexError):
+        raise InputFileError(
+            path, f"variable {var.name!r} has a non-numeric scale_factor or add_offset"
+        ) from None
+    values[missing] = np.nan
+    return values
+
+
+def _decode_time(path: Path, var: netCDF4.Variable) -> np.ndarray:
+    """Decode a CF time variable to datetime64[ns] (resolution 1 microsecond)."""
+    units = _attr(var, "units")
+    calendar = str(_attr(var, "calendar") or "standard").strip().lower()
+    if calendar not in _CALENDARS:
+        raise InputFileError(
+            path, f"variable {var.name!r} has calendar {calendar!r}; expected one of "
+            f"{sorted(_CALENDARS)}"
+        )
+    m = _TIME_UNITS_RE.match(str(units)) if units is not None else None
+    step = _TIME_UNITS_US.get(m.group(1).lower()) if m else None
+    epoch = None
+    if m and step:
+        with contextlib.suppress(ValueError):
+            ref = np.datetime64(_strip_utc(m.group(2)), "us")
+            epoch = None if np.isnat(ref) else ref
+    if epoch is None:
+        raise InputFileError(
+            path, f"variable {var.name!r} has units {units!r}; expected '<days|hours|minutes|"
+            "seconds> since YYYY-MM-DD[ hh:mm:ss]', e.g. 'days since 1950-01-01 00:00:00'"
+        )
+    values = _decode(path, var)
+    if not np.isfinite(values).all():
+        raise InputFileError(
+            path, f"variable {var.name!r} has {int((~np.isfinite(values)).sum())} missing or "
+            "non-finite times; every point needs a time"
+        )
+    raw = _raw(path, var)
+    if raw.dtype.kind in "iu" and _attr(var, "scale_factor") is None and \
+            _attr(var, "add_offset") is None:
+        micro = raw.astype(np.int64) * step
+    else:
+        micro = np.rint(values * step).astype(np.int64)
+    return (epoch + micro.astype("timedelta64[us]")).astype("datetime64[ns]")
+
+
+def _strip_utc(text: str) -> str:
+    """Reference date of CF time units as numpy understands it (``T`` separator, no zone)."""
+    text = text.strip()
+    text = re.sub(r"\s*(UTC|GMT|Z|[+-]00:?00)$", "", text, flags=re.IGNORECASE)
+    parts = text.split()
+    if len(parts) == 2:
+        text = f"{parts[0]}T{parts[1]}"
+    date, sep, clock = text.partition("T")
+    ymd = date.split("-")
+    if len(ymd) == 3:  # CF allows unpadded fields, e.g. 1950-1-1 0:0:0
+        date = "-".join([ymd[0].zfill(4), ymd[1].zfill(2), ymd[2].zfill(2)])
+    if clock:
+        clock = ":".join(p.zfill(2) if i < 2 else p for i, p in enumerate(clock.split(":")))
+    return date + sep + clock
+
+
+def _units(path: Path, var: netCDF4.Variable) -> str:
+    units = _attr(var, "units")
+    if units is None:
+        raise InputFileError(path, f"variable {var.name!r} has no units attribute")
+    return str(units).strip()
+
+
+def _when(t: np.datetime64) -> str:
+    return str(np.datetime64(t, "s"))
+
+
+def _day_of(t: np.datetime64) -> dt.date:
+    return dt.date.fromisoformat(str(np.datetime64(t, "D")))
+
+
+# --------------------------------------------------------------------------------------------
+# Along-track
+
+
+def read_alongtrack(
+    path: str | os.PathLike[str],
+    variable: str = "sla_filtered",
+    max_abs_sla_m: float = 5.0,
+) -> AlongTrack:
+    """Read one CMEMS L3 along-track SSH file (SEALEVEL_GLO_PHY_L3 layout).
+
+    Points where the SLA, longitude or latitude is missing (fill value or NaN) are dropped.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; if its name parses as ``{nrt|dt}_global_{mission}_phy_l3_{day}_{prod}.nc``
+        the mission comes from it and every time must fall within the data day.
+    variable : str, optional
+        SLA variable to read, ``"sla_filtered"`` (default) or ``"sla_unfiltered"``. There is no
+        fallback: a missing variable is an error.
+    max_abs_sla_m : float, optional
+        Largest plausible |SLA| (and |MDT|) in m; larger values are an error.
+
+    Returns
+    -------
+    AlongTrack
+        Times in datetime64[ns] (decoded to the microsecond), longitudes in [-180, 180),
+        SLA and MDT in m. The mission comes from the file name, else the ``mission`` or
+        ``platform`` global attribute, else ``"unknown"``.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, corrupt or not NetCDF; a variable is missing, not 1-D along
+        ``time``, or has units other than metres; a value is infinite, |SLA| or |MDT| exceeds
+        ``max_abs_sla_m``, a latitude lies outside [-90, 90]; times are missing, repeated,
+        decreasing, or outside the data day named in the file name.
+    """
+    path = Path(path)
+    try:
+        name = parse_alongtrack_filename(path.name)
+    except ValueError:
+        name = None
+    with _open(path) as ds:
+        tvar = _variable(ds, path, "time")
+        names = ["longitude", "latitude", variable]
+        if "mdt" in ds.variables and variable != "mdt":
+            names.append("mdt")
+        variables = {n: _variable(ds, path, n) for n in names}
+        for var in (tvar, *variables.values()):
+            if var.dimensions != tvar.dimensions or len(var.dimensions) != 1:
+                raise InputFileError(
+                    path, f"variable {var.name!r} has dimensions {var.dimensions}; expected "
+                    f"the single dimension of 'time' {tvar.dimensions}"
+                )
+        for n in names[2:]:
+            units = _units(path, variables[n])
+            if units.lower() not in _METRES:
+                raise InputFileError(
+                    path, f"variable {n!r} has units {units!r}; expected metres ('m')"
+                )
+        time = _decode_time(path, tvar)
+        values = {n: _decode(path, v) for n, v in variables.items()}
+        attrs = {a: ds.getncattr(a) for a in ds.ncattrs()}
+
+    for n, v in values.items():
+        bad = np.isinf(v)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InputFileError(
+                path, f"variable {n!r} has {int(bad.sum())} infinite values (first at index "
+                f"{i}, time {_when(time[i])})"
+            )
+    lat = values["latitude"]
+    bad = np.abs(lat) > 90.0
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputFileError(
+            path, f"variable 'latitude' has {int(bad.sum())} values outside [-90, 90] degrees "
+            f"(first {lat[i]:g} at index {i})"
+        )
+    for n in names[2:]:
+        v = values[n]
+        bad = np.abs(v) > max_abs_sla_m
+        if bad.any():
+            i = int(np.nanargmax(np.abs(v)))
+            raise InputFileError(
+                path, f"variable {n!r} has {int(bad.sum())} values with |value| above the "
+                f"limit {max_abs_sla_m:g} m (largest {v[i]:g} m at time {_when(time[i])}); "
+                "check the units and the product, or raise max_abs_sla_m"
+            )
+    step = np.diff(time)
+    if (step == np.timedelta64(0, "ns")).any():
+        i = int(np.argmax(step == np.timedelta64(0, "ns")))
+        raise InputFileError(
+            path, f"variable 'time' has {int((step == np.timedelta64(0)).sum())} duplicate "
+            f"times (first {_when(time[i])} at indices {i} and {i + 1})"
+        )
+    if (step < np.timedelta64(0, "ns")).any():
+        i = int(np.argmax(step < np.timedelta64(0, "ns")))
+        raise InputFileError(
+            path, f"variable 'time' is not in increasing order: index {i + 1} "
+            f"({_when(time[i + 1])}) comes before index {i} ({_when(time[i])})"
+        )
+    if name is not None and time.size:
+        start = np.datetime64(name.day.isoformat(), "ns")
+        outside = (time < start) | (time >= start + _ONE_DAY)
+        if outside.any():
+            i = int(np.argmax(outside))
+            raise InputFileError(
+                path, f"variable 'time' has {int(outside.sum())} times outside the data day "
+                f"{name.day.isoformat()} named in the file name (first {_when(time[i])}, "
+                f"index {i})"
+            )
+
+    sla = values[variable]
+    keep = np.isfinite(sla) & np.isfinite(values["longitude"]) & np.isfinite(lat)
+    lon = values["longitude"][keep]
+    lon = np.mod(lon + 180.0, 360.0) - 180.0
+    lon[lon >= 180.0] -= 360.0
+    if name is not None:
+        mission = name.mission
+    else:
+        mission = str(attrs.get("mission") or attrs.get("platform") or "unknown")
+    return AlongTrack(
+        mission=np.full(int(keep.sum()), mission),
+        time=time[keep],
+        longitude=lon,
+        latitude=lat[keep],
+        sla=sla[keep],
+        mdt=values["mdt"][keep] if "mdt" in values and variable != "mdt" else None,
+        source=str(path),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# SST
+
+
+def _coordinate(ds: netCDF4.Dataset, path: Path, names: tuple[str, ...]) -> netCDF4.Variable:
+    for n in names:
+        if n in ds.variables:
+            var = ds.variables[n]
+            if var.ndim != 1:
+                raise InputFileError(
+                    path, f"variable {n!r} has dimensions {var.dimensions}; only regular grids "
+                    "with 1-D latitude and longitude are supported"
+                )
+            return var
+    present = ", ".join(sorted(ds.variables)) or "none"
+    raise InputFileError(
+        path, f"no coordinate variable {' or '.join(map(repr, names))}; the file has "
+        f"variables: {present}"
+    )
+
+
+def _grid_values(
+    path: Path, var: netCDF4.Variable, dims: tuple[str, str], time_dim: str | None,
+    raw: bool = False,
+) -> np.ndarray:
+    """Values of ``var`` as a (lat, lon) array; a time dimension must have length 1."""
+    extra = [d for d in var.dimensions if d not in dims and d != time_dim]
+    if extra or not set(dims) <= set(var.dimensions):
+        raise InputFileError(
+            path, f"variable {var.name!r} has dimensions {var.dimensions}; expected "
+            f"({time_dim or 'time'}, {dims[0]}, {dims[1]})"
+        )
+    data = _raw(path, var) if raw else _decode(path, var)
+    if time_dim in var.dimensions:
+        axis = var.dimensions.index(time_dim)
+        if data.shape[axis] != 1:
+            raise InputFileError(
+                path, f"variable {var.name!r} has {data.shape[axis]} times along "
+                f"{time_dim!r}; expected one day per file (length 1)"
+            )
+        data = np.take(data, 0, axis=axis)
+    order = [d for d in var.dimensions if d != time_dim]
+    return np.transpose(data, [order.index(dims[0]), order.index(dims[1])])
+
+
+def read_sst(
+    path: str | os.PathLike[str],
+    min_k: float = 265.0,
+    max_k: float = 315.0,
+    min_quality_level: int = 3,
+) -> SstField:
+    """Read one day of gridded SST from a GHRSST L4 or L3 file (varnet's or a real one).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file. If its name parses as a GHRSST GDS 2.0 name, the day comes from it (and the
+        file's time must lie within 24 h of 12:00 that day); otherwise from ``time``.
+    min_k, max_k : float, optional
+        Plausible SST range in kelvin; valid values outside it are an error.
+    min_quality_level : int, optional
+        Where a ``quality_level`` variable exists, pixels below this level become NaN.
+
+    Returns
+    -------
+    SstField
+        Latitudes ascending, longitudes ascending in [-180, 180), SST in kelvin (float64) with
+        NaN where there is no valid value. The ``mask`` variable, where present, keeps only
+        pixels with its water bit (1) set.
+
+    Raises
+    ------
+    InputFileError
+        If the file is missing, corrupt or not NetCDF; neither ``analysed_sst`` nor
+        ``sea_surface_temperature`` exists; units are neither kelvin nor Celsius; a value is
+        infinite or outside [min_k, max_k]; coordinates are missing, 2-D, non-finite, not
+        monotonic or repeated, or latitudes lie outside [-90, 90]; there is not exactly one
+        time; or the file's time and its name disagree on the day.
+    """
+    path = Path(path)
+    try:
+        name = parse_ghrsst_filename(path.name)
+    except ValueError:
+        name = None
+    with _open(path) as ds:
+        if "analysed_sst" in ds.variables:
+            var, level = ds.variables["analysed_sst"], "L4"
+        elif "sea_surface_temperature" in ds.variables:
+            var, level = ds.variables["sea_surface_temperature"], "L3"
+        else:
+            present = ", ".join(sorted(ds.variables)) or "none"
+            raise InputFileError(
+                path, "variable 'analysed_sst' (L4) or 'sea_surface_temperature' (L3) not "
+                f"found; the file has variables: {present}"
+            )
+        units = _units(path, var)
+        if units.lower() in _KELVIN:
+            offset = 0.0
+        elif units.lower().replace(" ", "_") in _CELSIUS:
+            offset = 273.15
+        else:
+            raise InputFileError(
+                path, f"variable {var.name!r} has units {units!r}; expected kelvin ('kelvin', "
+                "'K') or Celsius ('celsius', 'degC', 'degree_Celsius')"
+            )
+        lat_var = _coordinate(ds, path, ("lat", "latitude"))
+        lon_var = _coordinate(ds, path, ("lon", "longitude"))
+        dims = (lat_var.dimensions[0], lon_var.dimensions[0])
+        tvar = ds.variables.get("time")
+        time_dim = "time" if "time" in ds.dimensions else None
+        if tvar is not None and tvar.ndim == 1:
+            time_dim = tvar.dimensions[0]
+        sst = _grid_values(path, var, dims, time_dim) + offset
+        valid = np.isfinite(sst)
+        if "mask" in ds.variables:
+            mvar = ds.variables["mask"]
+            mask = _grid_values(path, mvar, dims, time_dim, raw=True)
+            fill = _attr(mvar, "_FillValue")
+            water = (mask.astype(np.int64) & 1) != 0
+            if fill is not None:
+                water &= mask != np.asarray(fill).astype(mask.dtype)
+            valid &= water
+        if "quality_level" in ds.variables:
+            qvar = ds.variables["quality_level"]
+            quality = _grid_values(path, qvar, dims, time_dim)
+            valid &= np.nan_to_num(quality, nan=-1.0) >= min_quality_level
+        lat = _decode(path, lat_var)
+        lon = _decode(path, lon_var)
+        times = _decode_time(path, tvar) if tvar is not None else None
+
+    if times is not None and times.size != 1:
+        raise InputFileError(
+            path, f"variable 'time' has {times.size} values; expected one day per file (1)"
+        )
+    if name is not None:
+        day = name.day
+        if times is not None:
+            noon = np.datetime64(day.isoformat(), "ns") + np.timedelta64(12, "h")
+            if abs(times[0] - noon) > _ONE_DAY:
+                raise InputFileError(
+                    path, f"variable 'time' is {_when(times[0])}, more than a day away from "
+                    f"the day {day.isoformat()} named in the file name"
+                )
+    elif times is not None:
+        day = _day_of(times[0])
+    else:
+        raise InputFileError(
+            path, "no 'time' variable and the file name is not a GHRSST name, so the day is "
+            "unknown"
+        )
+
+    for n, c in (("lat", lat), ("lon", lon)):
+        if not np.isfinite(c).all():
+            raise InputFileError(path, f"coordinate {n!r} has missing or non-finite values")
+    if np.abs(lat).max(initial=0.0) > 90.0:
+        raise InputFileError(
+            path, f"coordinate 'lat' has values outside [-90, 90] degrees "
+            f"(range {lat.min():g} to {lat.max():g})"
+        )
+    if lat.size > 1 and not ((np.diff(lat) > 0).all() or (np.diff(lat) < 0).all()):
+        raise InputFileError(path, "coordinate 'lat' is not strictly monotonic")
+    if lon.size > 1 and not ((np.diff(lon) > 0).all() or (np.diff(lon) < 0).all()):
+        raise InputFileError(path, "coordinate 'lon' is not strictly monotonic")
+
+    values = sst[valid]
+    if np.isinf(values).any():
+        raise InputFileError(
+            path, f"variable {var.name!r} has {int(np.isinf(values).sum())} infinite values"
+        )
+    bad = (values < min_k) | (values > max_k)
+    if bad.any():
+        raise InputFileError(
+            path, f"variable {var.name!r} has {int(bad.sum())} values outside the plausible "
+            f"range [{min_k:g}, {max_k:g}] K (min {values.min():g} K, max {values.max():g} K); "
+            "check the units and the product, or widen min_k/max_k"
+        )
+    sst = np.where(valid, sst, np.nan)
+
+    if lat.size > 1 and lat[1] < lat[0]:
+        lat, sst = lat[::-1], sst[::-1, :]
+    lon = np.mod(lon + 180.0, 360.0) - 180.0
+    lon[lon >= 180.0] -= 360.0
+    order = np.argsort(lon, kind="stable")
+    lon, sst = lon[order], sst[:, order]
+    if lon.size > 1 and not (np.diff(lon) > 0).all():
+        raise InputFileError(
+            path, "coordinate 'lon' repeats a longitude once converted to [-180, 180) "
+            "(e.g. both 0 and 360); the grid must not wrap onto itself"
+        )
+    return SstField(
+        day=day,
+        lat=np.ascontiguousarray(lat),
+        lon=np.ascontiguousarray(lon),
+        sst_k=np.ascontiguousarray(sst),
+        level=level,
+        source=str(path),
+    )

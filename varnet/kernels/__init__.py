@@ -1,0 +1,1 @@
+"""Numerical kernels (numba-compiled inner loops behind numpy wrappers)."""

@@ -1,0 +1,178 @@
+"""Realism diagnostics of the synthetic ocean, accumulated day by day in bounded memory.
+
+Reported (all over the whole calendar and the whole box):
+
+* ``sla_rms_m``: rms of the sea-level anomaly (SSH minus MDT), m;
+* ``speed_rms_m_s``: rms of the total surface current speed, m s-1;
+* ``rossby_rms``: rms of relative vorticity over |f| of the total current;
+* ``ssh_spectral_slope_50_250km``: least-squares slope of log PSD(SLA) against log wavenumber
+  over wavelengths 50-250 km, from the isotropic 2-D spectrum (mean plane removed, 2-D Hann
+  window, distances at the box's central latitude), averaged over sampled days;
+* ``geostrophic_variance_explained``: 1 - sum |u - u_g|^2 / sum |u - mean(u)|^2 (both current
+  components), the share of current variance that geostrophy of the true SSH explains;
+* ``cyclogeostrophic_rms_m_s``, ``ageostrophic_divergent_rms_m_s``: rms of those parts;
+* ``divergence_to_vorticity_rms``: rms(divergence) / rms(vorticity) of the total current;
+* ``sst_anomaly_rms_k``: rms of SST minus its background;
+* ``observed_cell_fraction_per_day``: mean over days of the share of grid cells holding at
+  least one along-track sample (all missions), plus the same per mission.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from varnet.kernels.finite_differences import (
+    EARTH_RADIUS_M,
+    coriolis_parameter,
+    divergence,
+    relative_vorticity,
+)
+from varnet.osse.truth import TruthDay
+
+
+def isotropic_spectrum(field: np.ndarray, dx_km: float, dy_km: float,
+                       nbins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic wavenumber spectrum of a 2-D field on a regular (non-periodic) grid.
+
+    Parameters
+    ----------
+    field : ndarray, shape (ny, nx)
+        The field (units X).
+    dx_km, dy_km : float
+        Grid spacing, km.
+    nbins : int, optional
+        Number of wavenumber bins (default: half the smaller side).
+
+    Returns
+    -------
+    k : ndarray
+        Bin-centre wavenumbers, cycles per km.
+    psd : ndarray
+        Power spectral density, X^2 per (cycle/km), summed over directions (ring mean times
+        circumference).
+    """
+    ny, nx = field.shape
+    yy, xx = np.mgrid[0:ny, 0:nx]
+    design = np.column_stack([np.ones(field.size), xx.ravel(), yy.ravel()])
+    coef, *_ = np.linalg.lstsq(design, field.ravel(), rcond=None)
+    detrended = field - (design @ coef).reshape(field.shape)
+    window = np.outer(np.hanning(ny), np.hanning(nx))
+    spec = np.abs(np.fft.fft2(detrended * window)) ** 2
+    spec *= dx_km * dy_km / (nx * ny * np.mean(window**2))
+    kx = np.fft.fftfreq(nx, d=dx_km)
+    ky = np.fft.fftfreq(ny, d=dy_km)
+    kk = np.sqrt(kx[None, :] ** 2 + ky[:, None] ** 2)
+    nbins = nbins or min(nx, ny) // 2
+    kmax = min(np.abs(kx).max(), np.abs(ky).max())
+    edges = np.linspace(0.0, kmax, nbins + 1)
+    which = np.digitize(kk.ravel(), edges) - 1
+    valid = (which >= 0) & (which < nbins)
+    sums = np.bincount(which[valid], weights=spec.ravel()[valid], minlength=nbins)
+    counts = np.bincount(which[valid], minlength=nbins)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    dk = edges[1] - edges[0]
+    # Ring sum of the 2-D density times the area of one spectral cell, per unit wavenumber.
+    psd = sums * (1.0 / (nx * dx_km)) * (1.0 / (ny * dy_km)) / dk
+    psd[counts == 0] = np.nan
+    return centres[1:], psd[1:]
+
+
+def spectral_slope(k: np.ndarray, psd: np.ndarray, min_wavelength_km: float,
+                   max_wavelength_km: float) -> float:
+    """Least-squares slope of log(psd) against log(k) for wavelengths in the given band."""
+    band = (k >= 1.0 / max_wavelength_km) & (k <= 1.0 / min_wavelength_km) & (psd > 0)
+    if band.sum() < 3:
+        return float("nan")
+    slope, _ = np.polyfit(np.log(k[band]), np.log(psd[band]), 1)
+    return float(slope)
+
+
+class OsseDiagnostics:
+    """Accumulates the realism diagnostics (module docstring) one day at a time.
+
+    Parameters
+    ----------
+    lat_deg, lon_deg : ndarray
+        Grid cell centres, degrees.
+    sst_background : ndarray, shape (nlat, nlon)
+        Background SST field, K.
+    spectrum_every : int
+        Compute the SSH spectrum on every n-th day (it is the costliest diagnostic).
+    """
+
+    def __init__(self, lat_deg: np.ndarray, lon_deg: np.ndarray, sst_background: np.ndarray,
+                 spectrum_every: int = 5) -> None:
+        self.lat = lat_deg
+        self.lon = lon_deg
+        self.f = np.abs(coriolis_parameter(lat_deg))[:, None]
+        self.sst_background = sst_background
+        self.spectrum_every = spectrum_every
+        lat_c = np.deg2rad(np.mean(lat_deg))
+        self.dy_km = EARTH_RADIUS_M * np.deg2rad(lat_deg[1] - lat_deg[0]) / 1e3
+        self.dx_km = EARTH_RADIUS_M * np.cos(lat_c) * np.deg2rad(lon_deg[1] - lon_deg[0]) / 1e3
+        self.sums: dict[str, float] = {}
+        self.ndays = 0
+        self.cells = 0
+        self.psd_sum: np.ndarray | None = None
+        self.k: np.ndarray | None = None
+        self.nspec = 0
+        self.obs_fraction: dict[str, list[float]] = {}
+
+    def _add(self, name: str, value: float) -> None:
+        self.sums[name] = self.sums.get(name, 0.0) + float(value)
+
+    def add_day(self, fields: TruthDay) -> None:
+        """Accumulate one day of truth."""
+        zeta = relative_vorticity(fields.u, fields.v, self.lat, self.lon)
+        div = divergence(fields.u, fields.v, self.lat, self.lon)
+        self._add("sla2", np.sum(fields.sla**2))
+        self._add("speed2", np.sum(fields.u**2 + fields.v**2))
+        self._add("ro2", np.nansum((zeta / self.f) ** 2))
+        self._add("zeta2", np.nansum(zeta**2))
+        self._add("div2", np.nansum(div**2))
+        self._add("res2", np.sum((fields.u - fields.ugos) ** 2 + (fields.v - fields.vgos) ** 2))
+        self._add("u", np.sum(fields.u))
+        self._add("v", np.sum(fields.v))
+        self._add("cg2", np.sum(fields.ucg**2 + fields.vcg**2))
+        self._add("ag2", np.sum(fields.uag**2 + fields.vag**2))
+        self._add("sst2", np.sum((fields.sst - self.sst_background) ** 2))
+        if self.ndays % self.spectrum_every == 0:
+            k, psd = isotropic_spectrum(fields.sla, self.dx_km, self.dy_km)
+            self.k = k
+            self.psd_sum = psd if self.psd_sum is None else self.psd_sum + psd
+            self.nspec += 1
+        self.ndays += 1
+        self.cells += fields.sla.size
+
+    def add_observed_fraction(self, mission: str, fraction: float) -> None:
+        """Record the share of grid cells observed by ``mission`` (or ``"all"``) on one day."""
+        self.obs_fraction.setdefault(mission, []).append(float(fraction))
+
+    def mean_spectrum(self) -> tuple[np.ndarray, np.ndarray]:
+        """Wavenumber (cycles/km) and day-averaged SLA PSD (m^2 per cycle/km)."""
+        if self.psd_sum is None or self.k is None:
+            raise RuntimeError("no day was accumulated")
+        return self.k, self.psd_sum / self.nspec
+
+    def summary(self) -> dict[str, float | dict[str, float]]:
+        """The diagnostics as a JSON-friendly dictionary."""
+        n = self.cells
+        s = self.sums
+        mean_u, mean_v = s["u"] / n, s["v"] / n
+        var_u = s["speed2"] / n - mean_u**2 - mean_v**2
+        k, psd = self.mean_spectrum()
+        fractions = {m: float(np.mean(v)) for m, v in self.obs_fraction.items()}
+        return {
+            "days": self.ndays,
+            "sla_rms_m": float(np.sqrt(s["sla2"] / n)),
+            "speed_rms_m_s": float(np.sqrt(s["speed2"] / n)),
+            "rossby_rms": float(np.sqrt(s["ro2"] / n)),
+            "ssh_spectral_slope_50_250km": spectral_slope(k, psd, 50.0, 250.0),
+            "geostrophic_variance_explained": float(1.0 - (s["res2"] / n) / var_u),
+            "cyclogeostrophic_rms_m_s": float(np.sqrt(s["cg2"] / n)),
+            "ageostrophic_divergent_rms_m_s": float(np.sqrt(s["ag2"] / n)),
+            "divergence_to_vorticity_rms": float(np.sqrt(s["div2"] / s["zeta2"])),
+            "sst_anomaly_rms_k": float(np.sqrt(s["sst2"] / n)),
+            "observed_cell_fraction_per_day": fractions.pop("all", float("nan")),
+            "observed_cell_fraction_per_day_by_mission": fractions,
+        }

@@ -1,0 +1,234 @@
+"""Generate the synthetic ocean: truth, along-track altimetry, SST files, diagnostics, quicklook.
+
+Output layout under ``out_dir``::
+
+    truth.nc                  daily truth (ssh, sla, mdt, u, v and their parts, sst)
+    alongtrack/*.nc           CMEMS-L3-like along-track SSH, one file per mission and day
+    sst/l4/*.nc               GHRSST-L4-like gap-free SST, one file per day
+    sst/l3/*.nc               GHRSST-L3S-like cloudy SST, one file per day (if enabled)
+    diagnostics.json          realism diagnostics (see varnet.osse.diagnostics)
+    quicklook.png             one day of truth and tracks
+    osse_config.json          the configuration used
+
+Every file is written atomically; a rerun with the same configuration and seed gives
+identical files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from varnet import __version__
+from varnet.config import to_mapping
+from varnet.io.names import alongtrack_filename, ghrsst_filename
+from varnet.io.writers import write_alongtrack, write_sst
+from varnet.osse.altimetry import GriddedTruth, TrackDay, simulate_track_day
+from varnet.osse.clouds import CloudSimulator
+from varnet.osse.config import OsseConfig
+from varnet.osse.diagnostics import OsseDiagnostics
+from varnet.osse.geometry import PlaneMapping
+from varnet.osse.orbits import MISSIONS
+from varnet.osse.qg import TwoLayerQG
+from varnet.osse.quicklook import plot_quicklook
+from varnet.osse.spinup import DAY_S, load_state, model_parameters
+from varnet.osse.truth import TruthDay, TruthSampler
+from varnet.osse.truth_file import TruthWriter
+
+log = logging.getLogger(__name__)
+SOURCE = f"varnet {__version__} synthetic ocean (OSSE)"
+
+
+@dataclass
+class OsseProducts:
+    """What :func:`generate` wrote.
+
+    Attributes
+    ----------
+    out_dir : Path
+    truth : Path
+    alongtrack : list of Path
+    sst_l4, sst_l3 : list of Path
+    diagnostics : Path
+    quicklook : Path
+    summary : dict
+        The diagnostics.
+    timings_s : dict
+        Wall time of each stage, s.
+    """
+
+    out_dir: Path
+    truth: Path
+    alongtrack: list[Path] = field(default_factory=list)
+    sst_l4: list[Path] = field(default_factory=list)
+    sst_l3: list[Path] = field(default_factory=list)
+    diagnostics: Path | None = None
+    quicklook: Path | None = None
+    summary: dict = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def grid_coordinates(config: OsseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Latitudes and longitudes (degrees) of the product grid's cell centres."""
+    g = config.grid
+    lat = np.round(g.lat_min + g.resolution_deg * np.arange(g.nlat), 10)
+    lon = np.round(g.lon_min + g.resolution_deg * np.arange(g.nlon), 10)
+    return lat, lon
+
+
+def _quicklook_day(config: OsseConfig) -> dt.date:
+    periods = config.calendar.periods
+    if "test" in periods:
+        return periods["test"][0]
+    days = config.calendar.days
+    return days[len(days) // 2]
+
+
+def _observed_fraction(tracks: list[TrackDay], lat: np.ndarray, lon: np.ndarray) -> float:
+    res_lat, res_lon = lat[1] - lat[0], lon[1] - lon[0]
+    cells = set()
+    for track in tracks:
+        i = np.clip(np.round((track.latitude - lat[0]) / res_lat), 0, lat.size - 1)
+        j = np.clip(np.round((track.longitude - lon[0]) / res_lon), 0, lon.size - 1)
+        cells.update((i * lon.size + j).astype(np.int64).tolist())
+    return len(cells) / (lat.size * lon.size)
+
+
+def _write_sst_day(config: OsseConfig, out_dir: Path, day: dt.date, lat: np.ndarray,
+                   lon: np.ndarray, sst: np.ndarray, clouds: CloudSimulator | None,
+                   products: OsseProducts) -> None:
+    ordinal = day.toordinal()
+    l4 = sst
+    if config.sst.l4_noise_k > 0:
+        rng = np.random.default_rng([config.seed, 102, ordinal])
+        l4 = sst + config.sst.l4_noise_k * rng.standard_normal(sst.shape)
+    products.sst_l4.append(write_sst(
+        out_dir / "sst" / "l4" / ghrsst_filename(day, "L4"), day=day, lat=lat, lon=lon,
+        sst_k=l4, level="L4", mask=np.ones(sst.shape, dtype=np.int8), source=SOURCE))
+    if clouds is not None:
+        rng = np.random.default_rng([config.seed, 103, ordinal])
+        l3 = sst + config.sst.l3_noise_k * rng.standard_normal(sst.shape)
+        l3[clouds.next_day(day)] = np.nan
+        products.sst_l3.append(write_sst(
+            out_dir / "sst" / "l3" / ghrsst_filename(day, "L3S"), day=day, lat=lat, lon=lon,
+            sst_k=l3, level="L3S", source=SOURCE))
+
+
+def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> OsseProducts:
+    """Run the synthetic ocean and its satellites; write every file of the OSSE.
+
+    Parameters
+    ----------
+    config : OsseConfig
+        The configuration (validated).
+    out_dir : str or Path
+        Output folder (created if needed); existing files of the same names are replaced
+        atomically.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    OsseProducts
+        Paths of everything written, the diagnostics and stage timings.
+    """
+    out_dir = Path(out_dir)
+    for sub in ("alongtrack", "sst/l4", "sst/l3"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    lat, lon = grid_coordinates(config)
+    params = model_parameters(config)
+    mapping = PlaneMapping.for_grid(config.grid, params.domain_m)
+    q0, sst0 = load_state(config, params)
+    model = TwoLayerQG(params, q0, sst0)
+    sampler = TruthSampler(mapping, lat, lon, params.nx, config.ocean.mean_flow_m_s,
+                           config.sst.reference_k, params.sst_gradient_k_per_m)
+    diagnostics = OsseDiagnostics(lat, lon, sampler.sst_background)
+    clouds = None
+    if config.sst.write_l3:
+        clouds = CloudSimulator(lat, lon, config.sst.cloud_fraction,
+                                config.sst.cloud_fraction_seasonal_amplitude,
+                                config.sst.cloud_scale_km, config.sst.cloud_decorrelation_days,
+                                np.random.default_rng([config.seed, 101]))
+    days = config.calendar.days
+    quicklook_day = _quicklook_day(config)
+    quicklook_fields: TruthDay | None = None
+    sla = np.empty((len(days), lat.size, lon.size), dtype=np.float32)
+    products = OsseProducts(out_dir=out_dir, truth=out_dir / "truth.nc")
+    attrs = {
+        "osse_seed": config.seed,
+        "osse_config": json.dumps(to_mapping(config), sort_keys=True),
+        "f0_s-1": params.f0, "beta_m-1_s-1": params.beta,
+        "reference_latitude_deg": mapping.lat0_deg,
+        "time_coverage_start": days[0].isoformat(), "time_coverage_end": days[-1].isoformat(),
+        **{f"period_{name}": f"{a.isoformat()}/{b.isoformat()}"
+           for name, (a, b) in config.calendar.periods.items()},
+    }
+
+    started = time.perf_counter()
+    steps_to_noon = round(0.5 * DAY_S / params.dt_s)
+    with TruthWriter(products.truth, lat, lon, sampler.mdt, attrs) as writer:
+        bar = tqdm(days, desc="truth ocean", unit="day", disable=not progress)
+        for i, day in enumerate(bar):
+            model.step(steps_to_noon if i == 0 else 2 * steps_to_noon)
+            fields = sampler(model)
+            if not np.all(np.isfinite(fields.ssh)):
+                raise FloatingPointError(f"the QG model blew up on {day}: non-finite SSH; "
+                                         "reduce ocean.time_step_s")
+            writer.append(day, fields)
+            sla[i] = fields.sla
+            diagnostics.add_day(fields)
+            _write_sst_day(config, out_dir, day, lat, lon, fields.sst, clouds, products)
+            if day == quicklook_day:
+                quicklook_fields = fields
+    products.timings_s["truth_and_sst"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    truth = GriddedTruth(days[0], lat, lon, sla, sampler.mdt)
+    missions = [MISSIONS[name] for name in config.altimetry.missions]
+    quicklook_tracks = []
+    latency = dt.timedelta(days=config.altimetry.latency_days)
+    bar = tqdm(days, desc="satellites", unit="day", disable=not progress)
+    for day in bar:
+        tracks = [simulate_track_day(truth, m, day, config.altimetry, config.seed)
+                  for m in missions]
+        for track in tracks:
+            name = alongtrack_filename(config.altimetry.product, track.mission.short_name,
+                                       day, day + latency)
+            products.alongtrack.append(write_alongtrack(
+                out_dir / "alongtrack" / name, time=track.time, longitude=track.longitude,
+                latitude=track.latitude, sla_unfiltered=track.sla_unfiltered,
+                sla_filtered=track.sla_filtered, mdt=track.mdt,
+                mission=track.mission.short_name, product=config.altimetry.product,
+                production_day=day + latency, source=SOURCE))
+            diagnostics.add_observed_fraction(track.mission.short_name,
+                                              _observed_fraction([track], lat, lon))
+        diagnostics.add_observed_fraction("all", _observed_fraction(tracks, lat, lon))
+        if day == quicklook_day:
+            quicklook_tracks = [(t.mission.short_name, t.longitude, t.latitude,
+                                 t.sla_filtered) for t in tracks]
+    products.timings_s["satellites"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary = diagnostics.summary()
+    products.summary = summary
+    products.diagnostics = out_dir / "diagnostics.json"
+    _write_json(products.diagnostics, summary)
+    _write_json(out_dir / "osse_config.json", to_mapping(config))
+    if quicklook_fields is not None:
+        products.quicklook = plot_quicklook(out_dir / "quicklook.png", quicklook_day, lat, lon,
+                                            quicklook_fields, quicklook_tracks, summary)
+    products.timings_s["diagnostics"] = time.perf_counter() - started
+    return products
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
