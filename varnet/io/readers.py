@@ -24,6 +24,7 @@ from pathlib import Path
 
 import netCDF4
 import numpy as np
+import xarray as xr
 
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 
@@ -34,6 +35,7 @@ __all__ = [
     "concat_alongtrack",
     "read_alongtrack",
     "read_sst",
+    "read_truth",
 ]
 
 _METRES = {"m", "meter", "meters", "metre", "metres"}
@@ -143,6 +145,10 @@ class SstField:
     level: str
     source: str
 
+    def __post_init__(self) -> None:
+        if self.sst_k.shape != (self.lat.size, self.lon.size):
+            raise ValueError("SstField.sst_k must have shape (lat.size, lon.size)")
+
 
 def concat_alongtrack(tracks: Sequence[AlongTrack]) -> AlongTrack:
     """Concatenate along-track data sets, sorted by time (stable, so ties keep their order).
@@ -196,14 +202,29 @@ def _open(path: Path) -> Iterator[netCDF4.Dataset]:
     except (OSError, RuntimeError, ValueError) as exc:
         raise InputFileError(
             path,
-            f"cannot be opened as NetCDF ({exc}); the file is truncated, corrupt or not NetCDF "
-            "- fetch it again",
+            f"cannot be opened as NetCDF ({_reason(exc)}); the file is truncated, corrupt or "
+            "not NetCDF - fetch it again",
         ) from None
     try:
         ds.set_auto_maskandscale(False)
         yield ds
+    except InputFileError:
+        raise
+    except (OSError, RuntimeError, AttributeError, KeyError, IndexError, TypeError,
+            ValueError) as exc:
+        raise InputFileError(
+            path,
+            f"cannot be read ({type(exc).__name__}: {_reason(exc)}); the file is corrupt or "
+            "not in the expected layout - fetch it again",
+        ) from exc
     finally:
-        ds.close()
+        with contextlib.suppress(RuntimeError, OSError):
+            ds.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The library's message without the file name it repeats."""
+    return str(getattr(exc, "strerror", None) or exc)
 
 
 def _variable(ds: netCDF4.Dataset, path: Path, name: str) -> netCDF4.Variable:
@@ -222,8 +243,8 @@ def _raw(path: Path, var: netCDF4.Variable) -> np.ndarray:
     except (OSError, RuntimeError, IndexError, ValueError) as exc:
         raise InputFileError(
             path,
-            f"variable {var.name!r} cannot be read ({exc}); the file is truncated or corrupt "
-            "- fetch it again",
+            f"variable {var.name!r} cannot be read ({_reason(exc)}); the file is truncated or "
+            "corrupt - fetch it again",
         ) from None
     data = np.ma.getdata(data)
     if data.dtype.kind == "i" and str(getattr(var, "_Unsigned", "false")).lower() == "true":
@@ -284,8 +305,9 @@ def _decode_time(path: Path, var: netCDF4.Variable) -> np.ndarray:
     values = _decode(path, var)
     if not np.isfinite(values).all():
         raise InputFileError(
-            path, f"variable {var.name!r} has {int((~np.isfinite(values)).sum())} missing or "
-            "non-finite times; every point needs a time"
+            path, f"variable {var.name!r} has "
+            f"{_count(~np.isfinite(values), 'missing or non-finite time')}; every point needs "
+            "a time"
         )
     raw = _raw(path, var)
     if raw.dtype.kind in "iu" and _attr(var, "scale_factor") is None and \
@@ -319,8 +341,17 @@ def _units(path: Path, var: netCDF4.Variable) -> str:
     return str(units).strip()
 
 
+def _count(flags: np.ndarray, noun: str) -> str:
+    """``"1 value"``, ``"3 values"``: how many ``flags`` are set, with the noun."""
+    n = int(np.count_nonzero(flags))
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _when(t: np.datetime64) -> str:
-    return str(np.datetime64(t, "s"))
+    """ISO time to the second, or to the microsecond when it has a fraction of a second."""
+    micro = np.datetime64(t, "us")
+    whole = np.datetime64(t, "s")
+    return str(whole if micro == whole else micro)
 
 
 def _day_of(t: np.datetime64) -> dt.date:
@@ -398,7 +429,7 @@ def read_alongtrack(
         if bad.any():
             i = int(np.argmax(bad))
             raise InputFileError(
-                path, f"variable {n!r} has {int(bad.sum())} infinite values (first at index "
+                path, f"variable {n!r} has {_count(bad, 'infinite value')} (first at index "
                 f"{i}, time {_when(time[i])})"
             )
     lat = values["latitude"]
@@ -406,7 +437,7 @@ def read_alongtrack(
     if bad.any():
         i = int(np.argmax(bad))
         raise InputFileError(
-            path, f"variable 'latitude' has {int(bad.sum())} values outside [-90, 90] degrees "
+            path, f"variable 'latitude' has {_count(bad, 'value')} outside [-90, 90] degrees "
             f"(first {lat[i]:g} at index {i})"
         )
     for n in names[2:]:
@@ -415,7 +446,7 @@ def read_alongtrack(
         if bad.any():
             i = int(np.nanargmax(np.abs(v)))
             raise InputFileError(
-                path, f"variable {n!r} has {int(bad.sum())} values with |value| above the "
+                path, f"variable {n!r} has {_count(bad, 'value')} with |value| above the "
                 f"limit {max_abs_sla_m:g} m (largest {v[i]:g} m at time {_when(time[i])}); "
                 "check the units and the product, or raise max_abs_sla_m"
             )
@@ -423,14 +454,14 @@ def read_alongtrack(
     if (step == np.timedelta64(0, "ns")).any():
         i = int(np.argmax(step == np.timedelta64(0, "ns")))
         raise InputFileError(
-            path, f"variable 'time' has {int((step == np.timedelta64(0)).sum())} duplicate "
-            f"times (first {_when(time[i])} at indices {i} and {i + 1})"
+            path, f"variable 'time' has {_count(step == np.timedelta64(0), 'duplicate time')} "
+            f"(first {_when(time[i])} at indices {i} and {i + 1})"
         )
     if (step < np.timedelta64(0, "ns")).any():
         i = int(np.argmax(step < np.timedelta64(0, "ns")))
         raise InputFileError(
-            path, f"variable 'time' is not in increasing order: index {i + 1} "
-            f"({_when(time[i + 1])}) comes before index {i} ({_when(time[i])})"
+            path, f"variable 'time' is not in increasing order: the time at index {i + 1} "
+            f"({_when(time[i + 1])}) is earlier than at index {i} ({_when(time[i])})"
         )
     if name is not None and time.size:
         start = np.datetime64(name.day.isoformat(), "ns")
@@ -438,7 +469,7 @@ def read_alongtrack(
         if outside.any():
             i = int(np.argmax(outside))
             raise InputFileError(
-                path, f"variable 'time' has {int(outside.sum())} times outside the data day "
+                path, f"variable 'time' has {_count(outside, 'time')} outside the data day "
                 f"{name.day.isoformat()} named in the file name (first {_when(time[i])}, "
                 f"index {i})"
             )
@@ -508,6 +539,16 @@ def _grid_values(
     return np.transpose(data, [order.index(dims[0]), order.index(dims[1])])
 
 
+def _decode_coordinate(path: Path, var: netCDF4.Variable) -> np.ndarray:
+    """Decode a 1-D coordinate; float32 values become the float64 of their shortest decimal
+    form (float32 0.1 becomes 0.1, not 0.10000000149), so grids compare equal to config grids.
+    """
+    values = _decode(path, var)
+    if var.dtype == np.float32 and _attr(var, "scale_factor") is None:
+        values = values.astype(np.float32).astype(str).astype(np.float64)
+    return values
+
+
 def read_sst(
     path: str | os.PathLike[str],
     min_k: float = 265.0,
@@ -558,6 +599,7 @@ def read_sst(
                 path, "variable 'analysed_sst' (L4) or 'sea_surface_temperature' (L3) not "
                 f"found; the file has variables: {present}"
             )
+        sst_name = var.name
         units = _units(path, var)
         if units.lower() in _KELVIN:
             offset = 0.0
@@ -576,12 +618,12 @@ def read_sst(
         if tvar is not None and tvar.ndim == 1:
             time_dim = tvar.dimensions[0]
         sst = _grid_values(path, var, dims, time_dim) + offset
-        valid = np.isfinite(sst)
+        valid = ~np.isnan(sst)  # infinities stay, to be reported below
         if "mask" in ds.variables:
             mvar = ds.variables["mask"]
             mask = _grid_values(path, mvar, dims, time_dim, raw=True)
             fill = _attr(mvar, "_FillValue")
-            water = (mask.astype(np.int64) & 1) != 0
+            water = (mask & 1) != 0
             if fill is not None:
                 water &= mask != np.asarray(fill).astype(mask.dtype)
             valid &= water
@@ -589,9 +631,9 @@ def read_sst(
             qvar = ds.variables["quality_level"]
             quality = _grid_values(path, qvar, dims, time_dim)
             valid &= np.nan_to_num(quality, nan=-1.0) >= min_quality_level
-        lat = _decode(path, lat_var)
-        lon = _decode(path, lon_var)
-        times = _decode_time(path, tvar) if tvar is not None else None
+        lat = _decode_coordinate(path, lat_var)
+        lon = _decode_coordinate(path, lon_var)
+        times = _decode_time(path, tvar).ravel() if tvar is not None else None
 
     if times is not None and times.size != 1:
         raise InputFileError(
@@ -630,12 +672,12 @@ def read_sst(
     values = sst[valid]
     if np.isinf(values).any():
         raise InputFileError(
-            path, f"variable {var.name!r} has {int(np.isinf(values).sum())} infinite values"
+            path, f"variable {sst_name!r} has {_count(np.isinf(values), 'infinite value')}"
         )
     bad = (values < min_k) | (values > max_k)
     if bad.any():
         raise InputFileError(
-            path, f"variable {var.name!r} has {int(bad.sum())} values outside the plausible "
+            path, f"variable {sst_name!r} has {_count(bad, 'value')} outside the plausible "
             f"range [{min_k:g}, {max_k:g}] K (min {values.min():g} K, max {values.max():g} K); "
             "check the units and the product, or widen min_k/max_k"
         )
@@ -660,3 +702,50 @@ def read_sst(
         level=level,
         source=str(path),
     )
+
+
+#: Variables of a truth file and their units (see varnet.osse.truth_file).
+TRUTH_VARIABLES = {"ssh": "m", "sla": "m", "mdt": "m", "u": "m s-1", "v": "m s-1",
+                   "ugos": "m s-1", "vgos": "m s-1", "sst": "K"}
+
+
+def read_truth(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a truth file (daily SSH, currents, SST on the product grid) lazily.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``truth.nc`` written by the synthetic ocean.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions (time, lat, lon); times decoded to datetime64 (12:00 UTC of each day).
+
+    Raises
+    ------
+    InputFileError
+        If the file cannot be opened, lacks a variable, has other units, or its time axis
+        is not strictly increasing.
+    """
+    path = Path(path)
+    try:
+        ds = xr.open_dataset(path)
+    except (OSError, ValueError) as exc:
+        raise InputFileError(path, f"cannot be opened as a NetCDF truth file ({exc})") from None
+    missing = [name for name in TRUTH_VARIABLES if name not in ds.variables]
+    if missing:
+        ds.close()
+        raise InputFileError(path, f"missing truth variable(s) {', '.join(missing)}; "
+                             f"found {', '.join(sorted(map(str, ds.data_vars)))}")
+    for name, units in TRUTH_VARIABLES.items():
+        found = ds[name].attrs.get("units")
+        if found != units:
+            ds.close()
+            raise InputFileError(path, f"variable '{name}' has units {found!r}, "
+                                 f"expected {units!r}")
+    times = ds["time"].values
+    if times.size > 1 and not np.all(np.diff(times) > np.timedelta64(0, "ns")):
+        ds.close()
+        raise InputFileError(path, "time axis is not strictly increasing")
+    return ds

@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike
 
 __all__ = ["write_alongtrack", "write_sst"]
 
-_ZLIB = {"zlib": True, "complevel": 4, "shuffle": True}
+_ZLIB = {"zlib": True, "complevel": 4, "shuffle": True, "fletcher32": True}  # checksummed
 _EPOCH_1950 = np.datetime64("1950-01-01T00:00:00", "us")
 _EPOCH_1981 = dt.datetime(1981, 1, 1)
 _US_PER_DAY = 86_400_000_000

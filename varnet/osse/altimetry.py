@@ -21,6 +21,7 @@ regenerated alone and the result does not depend on the processing order.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,7 +122,7 @@ def segments(t_s: np.ndarray, max_gap_s: float = 1.5) -> list[slice]:
         return []
     breaks = np.flatnonzero(np.diff(t_s) > max_gap_s) + 1
     edges = np.concatenate([[0], breaks, [t_s.size]])
-    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
 
 def along_track_filter(values: np.ndarray, t_s: np.ndarray, lat: np.ndarray, lon: np.ndarray,

@@ -11,6 +11,7 @@ configuration of the tests.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ class CalendarConfig:
             require(b >= a, f"periods.{name}", f"ends ({b}) before it starts ({a})")
             require(self.start <= a and b <= self.end, f"periods.{name}",
                     f"{a}..{b} is not inside the calendar {self.start}..{self.end}")
-        for (_, b1, n1), (a2, _, n2) in zip(spans, spans[1:]):
+        for (_, b1, n1), (a2, _, n2) in itertools.pairwise(spans):
             require(a2 > b1, f"periods.{n2}", f"overlaps period '{n1}' (ends {b1})")
 
     @property

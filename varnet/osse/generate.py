@@ -164,7 +164,7 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
     attrs = {
         "osse_seed": config.seed,
         "osse_config": json.dumps(to_mapping(config), sort_keys=True),
-        "f0_s-1": params.f0, "beta_m-1_s-1": params.beta,
+        "coriolis_f0_per_s": params.f0, "beta_per_m_per_s": params.beta,
         "reference_latitude_deg": mapping.lat0_deg,
         "time_coverage_start": days[0].isoformat(), "time_coverage_end": days[-1].isoformat(),
         **{f"period_{name}": f"{a.isoformat()}/{b.isoformat()}"

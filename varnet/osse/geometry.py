@@ -7,7 +7,7 @@ plane is mapped onto the sphere with a **Mercator projection about the box's cen
 .. math::
 
     x = R\cos\varphi_0\,(\lambda - \lambda_0), \qquad
-    y = R\cos\varphi_0\,\left(\operatorname{gd}^{-1}\varphi - \operatorname{gd}^{-1}\varphi_0\right),
+    y = R\cos\varphi_0\,(\operatorname{gd}^{-1}\varphi - \operatorname{gd}^{-1}\varphi_0),
 
 with :math:`\operatorname{gd}^{-1}\varphi = \operatorname{artanh}(\sin\varphi)`. The map is
 conformal (eddies keep their shape) with the isotropic scale factor

@@ -210,8 +210,8 @@ class TwoLayerQG:
                 coeffs = (1.5, -0.5)
             else:
                 coeffs = (23.0 / 12.0, -16.0 / 12.0, 5.0 / 12.0)
-            incr_q = sum(c * h[0] for c, h in zip(coeffs, self._history))
-            incr_t = sum(c * h[1] for c, h in zip(coeffs, self._history))
+            incr_q = sum(c * h[0] for c, h in zip(coeffs, self._history, strict=False))
+            incr_t = sum(c * h[1] for c, h in zip(coeffs, self._history, strict=False))
             self.qh = self.filter * (self.qh + dt * incr_q)
             self.th = self.filter * (self.th + dt * incr_t)
             self.steps += 1
@@ -294,7 +294,7 @@ def resize_periodic(field: np.ndarray, n_new: int) -> np.ndarray:
         return field.copy()
     spec = sfft.fft2(field, workers=FFT_WORKERS)
     m = min(n, n_new) // 2
-    out = np.zeros(field.shape[:-2] + (n_new, n_new), dtype=complex)
+    out = np.zeros((*field.shape[:-2], n_new, n_new), dtype=complex)
     idx_old = np.r_[0:m, n - m + 1:n] if m > 0 else np.arange(0)
     idx_new = np.r_[0:m, n_new - m + 1:n_new] if m > 0 else np.arange(0)
     out[..., idx_new[:, None], idx_new[None, :]] = spec[..., idx_old[:, None], idx_old[None, :]]

@@ -8,15 +8,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from varnet.kernels.finite_differences import (  # noqa: E402
+from varnet.kernels.finite_differences import (
     coriolis_parameter,
     divergence,
     relative_vorticity,
 )
-from varnet.osse.truth import TruthDay  # noqa: E402
+from varnet.osse.truth import TruthDay
 
 
 def _symmetric_limit(field: np.ndarray, quantile: float = 0.99) -> float:
@@ -51,9 +51,10 @@ def plot_quicklook(path: str | Path, day: dt.date, lat: np.ndarray, lon: np.ndar
     extent = (lon[0], lon[-1], lat[0], lat[-1])
     fig, axes = plt.subplots(2, 3, figsize=(16, 10), constrained_layout=True)
 
-    def show(ax, data, title, cmap, label, vmin=None, vmax=None):
+    def show(ax, data, title, cmap, label, vmin=None, vmax=None, alpha=1.0):
         im = ax.imshow(data, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax,
-                       aspect=1.0 / np.cos(np.deg2rad(lat.mean())), interpolation="nearest")
+                       aspect=1.0 / np.cos(np.deg2rad(lat.mean())), interpolation="nearest",
+                       alpha=alpha)
         ax.set_title(title)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
@@ -68,17 +69,19 @@ def plot_quicklook(path: str | Path, day: dt.date, lat: np.ndarray, lon: np.ndar
     axes[0, 1].quiver(lon[::step], lat[::step], fields.u[::step, ::step],
                       fields.v[::step, ::step], color="w", scale=12, width=0.002)
     lim = _symmetric_limit(zeta)
-    show(axes[0, 2], zeta, "relative vorticity / f", "RdBu_r", "-", -lim, lim)
+    show(axes[0, 2], zeta, "relative vorticity / f", "RdBu_r", "dimensionless", -lim, lim)
     lim = _symmetric_limit(div)
-    show(axes[1, 0], div, "divergence / f (ageostrophic)", "PuOr_r", "-", -lim, lim)
+    show(axes[1, 0], div, "divergence / f (ageostrophic)", "PuOr_r", "dimensionless", -lim, lim)
     show(axes[1, 1], fields.sst - 273.15, "SST", "RdYlBu_r", "degrees C")
     ax = axes[1, 2]
     lim = _symmetric_limit(fields.sla, 0.995)
-    show(ax, fields.sla, "SLA truth and the day's nadir tracks", "RdBu_r", "m", -lim, lim)
+    show(ax, fields.sla, "SLA truth (faded) and the day's nadir tracks", "RdBu_r", "m", -lim,
+         lim, alpha=0.35)
     for mission, tlon, tlat, sla in tracks:
         if tlon.size:
-            ax.scatter(tlon, tlat, c=sla, s=3, cmap="RdBu_r", vmin=-lim, vmax=lim,
-                       edgecolors="none")
+            ax.plot(tlon, tlat, ".", color="k", markersize=4.5)
+            ax.scatter(tlon, tlat, c=sla, s=5, cmap="RdBu_r", vmin=-lim, vmax=lim,
+                       edgecolors="none", zorder=3)
             ax.annotate(mission, (tlon[tlon.size // 2], tlat[tlat.size // 2]), fontsize=8,
                         color="k", backgroundcolor=(1, 1, 1, 0.6))
     ax.set_xlim(lon[0], lon[-1])

@@ -136,7 +136,7 @@ def spin_up(config: OsseConfig, years: float = 3.0, refine_days: float = 180.0,
     q0 -= q0.mean(axis=(1, 2), keepdims=True)
     model = TwoLayerQG(coarse, q0)
     steps_per_day = round(DAY_S / coarse.dt_s)
-    ndays = int(round(years * 365))
+    ndays = round(years * 365)
     for day in range(ndays):
         model.step(steps_per_day)
         if progress is not None:
@@ -144,7 +144,7 @@ def spin_up(config: OsseConfig, years: float = 3.0, refine_days: float = 180.0,
     q, sst = model.state()
     model = TwoLayerQG(full, resize_periodic(q, full.nx), resize_periodic(sst, full.nx))
     steps_per_day = round(DAY_S / full.dt_s)
-    nref = int(round(refine_days))
+    nref = round(refine_days)
     for day in range(nref):
         model.step(steps_per_day)
         if progress is not None:

@@ -19,16 +19,23 @@ three parts, all in m s-1 on the product grid (:math:`\hat k` the vertical unit 
    (see :mod:`varnet.osse.geometry` for the map scale factor :math:`k` and the MDT).
 
 2. **First-order cyclogeostrophic correction** (gradient-wind balance expanded to first order
-   in the Rossby number):
+   in the Rossby number). Steady momentum balance,
+   :math:`(\mathbf u\cdot\nabla)\mathbf u + f\hat k\times\mathbf u = -g\nabla\eta`, minus
+   geostrophy leaves :math:`f\hat k\times\mathbf u_{cg} = -(\mathbf u_g\cdot\nabla)\mathbf u_g`,
+   hence
 
    .. math::
 
-       \mathbf u_{cg} = -\frac{1}{f}\,\hat k \times (\mathbf u_g\cdot\nabla)\,\mathbf u_g,
-       \qquad u_{cg} = \frac{(\mathbf u_g\cdot\nabla) v_g}{f}, \quad
-       v_{cg} = -\frac{(\mathbf u_g\cdot\nabla) u_g}{f},
+       \mathbf u_{cg} = \frac{1}{f}\,\hat k \times (\mathbf u_g\cdot\nabla)\,\mathbf u_g,
+       \qquad u_{cg} = -\frac{(\mathbf u_g\cdot\nabla) v_g}{f}, \quad
+       v_{cg} = \frac{(\mathbf u_g\cdot\nabla) u_g}{f},
 
    with the advection evaluated on the sphere (metric terms included). It is of order
-   :math:`Ro\,|\mathbf u_g|`: it slows cyclones and speeds up anticyclones.
+   :math:`Ro\,|\mathbf u_g|` and makes cyclones subgeostrophic and anticyclones
+   supergeostrophic, as gradient-wind balance requires. (Written with the opposite sign,
+   :math:`-\frac1f\hat k\times\ldots`, the correction would speed cyclones up; the sign here
+   is the one the momentum equation gives, and a test checks the cyclone/anticyclone
+   asymmetry.)
 
 3. **Irrotational ageostrophic current** :math:`\mathbf u_a = \nabla\chi`,
    :math:`\nabla^2\chi = \delta`, whose divergence closes the upper-layer QG vorticity budget
@@ -135,7 +142,7 @@ class TruthSampler:
         sst = self.sst_background + self.resample(model.th)
         ugos, vgos = geostrophic_velocity(ssh, self.lat, self.lon)
         adv_x, adv_y = advection(ugos, vgos, self.lat, self.lon)
-        ucg, vcg = adv_y / self.f, -adv_x / self.f
+        ucg, vcg = -adv_y / self.f, adv_x / self.f
         uag = self.inv_scale * self.resample.ddx(chi_h)
         vag = self.inv_scale * self.resample.ddy(chi_h)
         return TruthDay(ssh=ssh, sla=sla, u=ugos + ucg + uag, v=vgos + vcg + vag,

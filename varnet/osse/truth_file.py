@@ -88,7 +88,9 @@ class TruthWriter:
             var.setncatts(atts)
         ds.setncatts({"Conventions": "CF-1.8", "title": "varnet synthetic ocean truth",
                       "source": "two-layer quasi-geostrophic model (varnet.osse)",
-                      "software_version": f"varnet {__version__}", **attrs})
+                      "software_version": f"varnet {__version__}",
+                      "history": f"created by varnet {__version__} (varnet-osse generate)",
+                      **attrs})
         self.ds = ds
         self.count = 0
 
