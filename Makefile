@@ -19,6 +19,7 @@ demo: venv
 	$(BIN)/varnet-osse generate --config configs/osse-default.toml --out $(OUT)/osse
 
 test: venv
+	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/python -m pytest -q
 
 lint: venv

@@ -230,3 +230,28 @@ def test_interrupted_run_keeps_the_previous_truth(tiny_config, tmp_path, monkeyp
         generate(dataclasses.replace(short, seed=99), tmp_path, progress=False)
     assert first.truth.read_bytes() == before
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_spinup_command_writes_a_state_that_generate_accepts(tmp_path):
+    config = tmp_path / "small.toml"
+    state = tmp_path / "state.npz"
+    config.write_text(TINY.read_text().replace('time_step_s = 3600.0',
+                                               f'time_step_s = 3600.0\ninitial_state = "{state}"'))
+    result = CliRunner().invoke(main, ["spinup", "--config", str(config), "--out", str(state),
+                                       "--years", "0.05", "--refine-days", "2"])
+    assert result.exit_code == 0, result.output
+    cfg = load_toml(OsseConfig, config)
+    short = dataclasses.replace(cfg, calendar=dataclasses.replace(
+        cfg.calendar, end=dt.date(2012, 10, 2), periods={}))
+    products = generate(short, tmp_path / "out", progress=False)
+    assert read_truth(products.truth).sizes["time"] == 2
+
+
+def test_tiny_ocean_falls_in_the_ranges_of_a_real_midlatitude_ocean(tiny):
+    s = tiny.summary
+    assert 0.04 <= s["sla_rms_m"] <= 0.12
+    assert 0.07 <= s["rossby_rms"] <= 0.3
+    assert -6.0 <= s["ssh_spectral_slope_50_250km"] <= -3.5
+    assert 0.90 <= s["geostrophic_variance_explained"] <= 0.995
+    assert s["divergence_to_vorticity_rms"] > 0.01
+    assert 0.005 <= s["observed_cell_fraction_per_day"] <= 0.05
