@@ -221,6 +221,16 @@ def test_interrupted_run_keeps_the_previous_truth(tiny_config, tmp_path, monkeyp
                                                   end=dt.date(2012, 10, 4), periods={}))
     first = generate(short, tmp_path, progress=False)
     before = first.truth.read_bytes()
+    # A rerun with a shorter calendar removes the days it no longer makes, and nothing else.
+    (tmp_path / "alongtrack" / "notes.nc").write_bytes(b"user file")
+    shorter = dataclasses.replace(short, calendar=dataclasses.replace(
+        short.calendar, end=dt.date(2012, 10, 2)))
+    rerun = generate(shorter, tmp_path, progress=False)
+    assert sorted((tmp_path / "alongtrack").glob("*_2012100[34]_*.nc")) == []
+    assert len(list((tmp_path / "sst" / "l4").glob("*.nc"))) == len(rerun.sst_l4) == 2
+    assert (tmp_path / "alongtrack" / "notes.nc").exists()
+    first = generate(short, tmp_path, progress=False)
+    before = first.truth.read_bytes()
 
     def explode(self, day, fields):
         raise KeyboardInterrupt

@@ -28,7 +28,12 @@ from tqdm import tqdm
 
 from varnet import __version__
 from varnet.config import to_mapping
-from varnet.io.names import alongtrack_filename, ghrsst_filename
+from varnet.io.names import (
+    alongtrack_filename,
+    ghrsst_filename,
+    parse_alongtrack_filename,
+    parse_ghrsst_filename,
+)
 from varnet.io.writers import write_alongtrack, write_sst
 from varnet.osse.altimetry import GriddedTruth, TrackDay, simulate_track_day
 from varnet.osse.clouds import CloudSimulator
@@ -225,7 +230,33 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
         products.quicklook = plot_quicklook(out_dir / "quicklook.png", quicklook_day, lat, lon,
                                             quicklook_fields, quicklook_tracks, summary)
     products.timings_s["diagnostics"] = time.perf_counter() - started
+    _remove_stale(products)
     return products
+
+
+def _remove_stale(products: OsseProducts) -> None:
+    """Delete observation files of an earlier run that this run did not write.
+
+    Only files in the OSSE's own sub-folders whose names follow the along-track or GHRSST
+    conventions are touched, so that a rerun with a shorter calendar into the same folder does
+    not leave days that readers would silently pick up.
+    """
+    written = {p.resolve() for p in products.alongtrack + products.sst_l4 + products.sst_l3}
+    stale = []
+    for sub, parse in (("alongtrack", parse_alongtrack_filename),
+                       ("sst/l4", parse_ghrsst_filename), ("sst/l3", parse_ghrsst_filename)):
+        for path in sorted((products.out_dir / sub).glob("*.nc")):
+            try:
+                parse(path.name)
+            except ValueError:
+                continue
+            if path.resolve() not in written:
+                stale.append(path)
+    for path in stale:
+        path.unlink()
+    if stale:
+        log.warning("removed %d observation files of an earlier run from %s", len(stale),
+                    products.out_dir)
 
 
 def _write_json(path: Path, data: dict) -> None:
