@@ -157,7 +157,8 @@ def test_diagnostics_json_and_quicklook(tiny):
     summary = json.loads(tiny.diagnostics.read_text())
     for key in ("sla_rms_m", "rossby_rms", "ssh_spectral_slope_50_250km",
                 "geostrophic_variance_explained", "divergence_to_vorticity_rms",
-                "observed_cell_fraction_per_day", "speed_rms_m_s"):
+                "observed_cell_fraction_per_day", "speed_rms_m_s",
+                "kinetic_energy_peak_wavelength_km"):
         assert np.isfinite(summary[key]), key
     assert 0.0 < summary["divergence_to_vorticity_rms"] < 1.0
     assert 0.8 < summary["geostrophic_variance_explained"] < 1.0
@@ -265,3 +266,4 @@ def test_tiny_ocean_falls_in_the_ranges_of_a_real_midlatitude_ocean(tiny):
     assert 0.90 <= s["geostrophic_variance_explained"] <= 0.995
     assert s["divergence_to_vorticity_rms"] > 0.01
     assert 0.005 <= s["observed_cell_fraction_per_day"] <= 0.05
+    assert 100.0 <= s["kinetic_energy_peak_wavelength_km"] <= 400.0

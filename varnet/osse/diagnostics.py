@@ -8,6 +8,8 @@ Reported (all over the whole calendar and the whole box):
 * ``ssh_spectral_slope_50_250km``: least-squares slope of log PSD(SLA) against log wavenumber
   over wavelengths 50-250 km, from the isotropic 2-D spectrum (mean plane removed, 2-D Hann
   window, distances at the box's central latitude), averaged over sampled days;
+* ``kinetic_energy_peak_wavelength_km``: wavelength of the maximum of the geostrophic kinetic
+  energy spectrum, k^2 PSD(SLA); eddy diameters are about half of it;
 * ``geostrophic_variance_explained``: 1 - sum |u - u_g|^2 / sum |u - mean(u)|^2 (both current
   components), the share of current variance that geostrophy of the true SSH explains;
 * ``cyclogeostrophic_rms_m_s``, ``ageostrophic_divergent_rms_m_s``: rms of those parts;
@@ -168,6 +170,7 @@ class OsseDiagnostics:
             "speed_rms_m_s": float(np.sqrt(s["speed2"] / n)),
             "rossby_rms": float(np.sqrt(s["ro2"] / n)),
             "ssh_spectral_slope_50_250km": spectral_slope(k, psd, 50.0, 250.0),
+            "kinetic_energy_peak_wavelength_km": float(1.0 / k[np.nanargmax(k**2 * psd)]),
             "geostrophic_variance_explained": float(1.0 - (s["res2"] / n) / var_u),
             "cyclogeostrophic_rms_m_s": float(np.sqrt(s["cg2"] / n)),
             "ageostrophic_divergent_rms_m_s": float(np.sqrt(s["ag2"] / n)),
