@@ -42,8 +42,10 @@ print(json.dumps({"wall_s": time.perf_counter() - t, "stages": products.timings_
 """
 
 # ms per step on one core of this machine class (shared/reference/osse.md, sections 1 and 2).
-REFERENCE_MS_PER_STEP = {128: {"pyqg": 0.88, "numpy prototype (float32)": 1.9},
-                         256: {"pyqg": 4.0, "numpy prototype (float32)": 7.0}}
+REFERENCE_MS_PER_STEP = {
+    128: {"pyqg": 0.88, "numpy prototype (float32)": 1.9},
+    256: {"pyqg": 4.0, "numpy prototype (float32)": 7.0},
+}
 
 
 def run_generate(config: Path) -> dict:
@@ -51,14 +53,19 @@ def run_generate(config: Path) -> dict:
     with tempfile.TemporaryDirectory() as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", CHILD, str(config), out],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(config), out],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         elapsed = time.perf_counter() - started
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         size = sum(p.stat().st_size for p in Path(out).rglob("*") if p.is_file())
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result.update(process_s=elapsed, peak_rss_gb=max(peak_kb, before) / 1024**2,
-                  output_gb=size / 1024**3)
+    result.update(
+        process_s=elapsed, peak_rss_gb=max(peak_kb, before) / 1024**2, output_gb=size / 1024**3
+    )
     return result
 
 
@@ -98,14 +105,18 @@ def main() -> None:
     if not args.tiny_only:
         budgets["osse-default"] = (900.0, 4.0)
     print("\nvarnet-osse generate (own process)")
-    print(f"{'config':<14}{'days':>5}{'wall s':>9}{'budget s':>10}{'ratio':>7}"
-          f"{'peak GB':>9}{'budget GB':>10}{'ratio':>7}{'output GB':>11}  stages (s)")
+    print(
+        f"{'config':<14}{'days':>5}{'wall s':>9}{'budget s':>10}{'ratio':>7}"
+        f"{'peak GB':>9}{'budget GB':>10}{'ratio':>7}{'output GB':>11}  stages (s)"
+    )
     for name, (budget_s, budget_gb) in budgets.items():
         r = run_generate(ROOT / "configs" / f"{name}.toml")
         stages = ", ".join(f"{k} {v:.0f}" for k, v in r["stages"].items())
-        print(f"{name:<14}{r['days']:>5}{r['process_s']:>9.1f}{budget_s:>10.0f}"
-              f"{r['process_s'] / budget_s:>7.2f}{r['peak_rss_gb']:>9.2f}{budget_gb:>10.1f}"
-              f"{r['peak_rss_gb'] / budget_gb:>7.2f}{r['output_gb']:>11.3f}  {stages}")
+        print(
+            f"{name:<14}{r['days']:>5}{r['process_s']:>9.1f}{budget_s:>10.0f}"
+            f"{r['process_s'] / budget_s:>7.2f}{r['peak_rss_gb']:>9.2f}{budget_gb:>10.1f}"
+            f"{r['peak_rss_gb'] / budget_gb:>7.2f}{r['output_gb']:>11.3f}  {stages}"
+        )
 
 
 if __name__ == "__main__":
