@@ -32,7 +32,11 @@ stencils that the valid (finite) neighbours allow, :math:`\Delta` being the grid
 
 NaN therefore never spreads further than this rule: a single missing cell leaves every other
 cell finite. Non-finite values (NaN, ±inf) are all treated as missing. Computation is in
-float64 and every result is float64.
+float64 and every result is float64; float32 fields are read as they are, without a float64
+copy.
+
+Each function is one compiled pass over the grid that reads its inputs and writes its outputs
+once (``benchmarks/bench_derivatives.py`` compares it with the memory-bandwidth floor).
 
 Diagnostics
 -----------
@@ -111,41 +115,203 @@ FloatArray = NDArray[np.float64]
 
 
 # --------------------------------------------------------------------------------------------
-# numba kernel
+# numba kernels
 # --------------------------------------------------------------------------------------------
+#
+# One pass over the grid computes every derivative a diagnostic needs and combines them, so
+# that a diagnostic reads its inputs and writes its outputs once: no transposed copies, no
+# intermediate derivative arrays. Each interior row is first filled with centred differences
+# by a branch-free loop; the row (still in cache) is then scanned for non-finite values, and
+# only those points, and the domain edges, are recomputed by the general stencil rule
+# (``_dx_at``/``_dy_at``). Both paths give the same value wherever the centred stencil
+# applies: a centred result is finite exactly when every sample it used is finite.
+
+# Velocity diagnostics computed by _uv_kernel.
+_VORTICITY, _DIVERGENCE, _STRAIN, _OKUBO_WEISS, _ADVECTION = 0, 1, 2, 3, 4
+
+
+@njit(cache=True, inline="always")
+def _dx_at(f, k, j, i, half, inv):  # pragma: no cover - compiled
+    """d/dx at (k, j, i) by the stencil policy; ``inv`` = 1/dx, ``half`` = 0.5/dx."""
+    nx = f.shape[2]
+    f0 = np.float64(f[k, j, i])
+    if not math.isfinite(f0):
+        return np.nan
+    left1 = i >= 1 and math.isfinite(f[k, j, i - 1])
+    right1 = i + 1 < nx and math.isfinite(f[k, j, i + 1])
+    if left1 and right1:
+        return (np.float64(f[k, j, i + 1]) - np.float64(f[k, j, i - 1])) * half
+    if right1:
+        if i + 2 < nx and math.isfinite(f[k, j, i + 2]):
+            return (
+                -3.0 * f0 + 4.0 * np.float64(f[k, j, i + 1]) - np.float64(f[k, j, i + 2])
+            ) * half
+        return (np.float64(f[k, j, i + 1]) - f0) * inv
+    if left1:
+        if i >= 2 and math.isfinite(f[k, j, i - 2]):
+            return (3.0 * f0 - 4.0 * np.float64(f[k, j, i - 1]) + np.float64(f[k, j, i - 2])) * half
+        return (f0 - np.float64(f[k, j, i - 1])) * inv
+    return np.nan
+
+
+@njit(cache=True, inline="always")
+def _dy_at(f, k, j, i, half, inv):  # pragma: no cover - compiled
+    """d/dy at (k, j, i) by the stencil policy; ``inv`` = 1/dy, ``half`` = 0.5/dy."""
+    ny = f.shape[1]
+    f0 = np.float64(f[k, j, i])
+    if not math.isfinite(f0):
+        return np.nan
+    left1 = j >= 1 and math.isfinite(f[k, j - 1, i])
+    right1 = j + 1 < ny and math.isfinite(f[k, j + 1, i])
+    if left1 and right1:
+        return (np.float64(f[k, j + 1, i]) - np.float64(f[k, j - 1, i])) * half
+    if right1:
+        if j + 2 < ny and math.isfinite(f[k, j + 2, i]):
+            return (
+                -3.0 * f0 + 4.0 * np.float64(f[k, j + 1, i]) - np.float64(f[k, j + 2, i])
+            ) * half
+        return (np.float64(f[k, j + 1, i]) - f0) * inv
+    if left1:
+        if j >= 2 and math.isfinite(f[k, j - 2, i]):
+            return (3.0 * f0 - 4.0 * np.float64(f[k, j - 1, i]) + np.float64(f[k, j - 2, i])) * half
+        return (f0 - np.float64(f[k, j - 1, i])) * inv
+    return np.nan
+
+
+@njit(cache=True, inline="always")
+def _count_nonfinite(row, stop):  # pragma: no cover - compiled
+    """Number of non-finite values in ``row[1:stop]`` (x - x is 0 only for finite x)."""
+    count = 0
+    for i in range(1, stop):
+        x = row[i]
+        count += (x - x) != 0.0
+    return count
 
 
 @njit(cache=True)
-def _diff_rows(f, spacing, out):  # pragma: no cover - compiled
-    """Derivative along the last axis of a 2-D array, row ``r`` having grid step ``spacing[r]``.
+def _gradient_kernel(f, cx, cy, out_x, out_y):  # pragma: no cover - compiled
+    """``out_x = cx[j] * df/di``, ``out_y = cy[j] * df/dj`` (per grid step), stencil policy.
 
-    ``f`` and ``out`` are C-contiguous float64 arrays of shape ``(m, n)``; ``spacing`` is
-    float64 of shape ``(m,)``. Implements the stencil policy of the module docstring.
+    ``f``: C-contiguous float32 or float64, shape ``(n, ny, nx)``; ``cx``, ``cy``: float64
+    ``(ny,)`` (1/dx and 1/dy for a gradient, times g/f for geostrophy); outputs float64.
     """
-    m, n = f.shape
-    for r in range(m):
-        h = spacing[r]
-        for i in range(n):
-            f0 = f[r, i]
-            if not math.isfinite(f0):
-                out[r, i] = np.nan
-                continue
-            left1 = i >= 1 and math.isfinite(f[r, i - 1])
-            right1 = i + 1 < n and math.isfinite(f[r, i + 1])
-            if left1 and right1:
-                out[r, i] = (f[r, i + 1] - f[r, i - 1]) / (2.0 * h)
-            elif right1:
-                if i + 2 < n and math.isfinite(f[r, i + 2]):
-                    out[r, i] = (-3.0 * f0 + 4.0 * f[r, i + 1] - f[r, i + 2]) / (2.0 * h)
+    n, ny, nx = f.shape
+    for k in range(n):
+        for j in range(ny):
+            ax, ay = cx[j], cy[j]
+            hx, hy = 0.5 * ax, 0.5 * ay
+            row_x, row_y = out_x[k, j], out_y[k, j]
+            interior = 0 < j < ny - 1
+            clean = False
+            if interior:
+                south, here, north = f[k, j - 1], f[k, j], f[k, j + 1]
+                for i in range(1, nx - 1):
+                    missing = 0.0 * np.float64(here[i])  # NaN where the point itself is missing
+                    row_x[i] = (np.float64(here[i + 1]) - np.float64(here[i - 1])) * hx + missing
+                    row_y[i] = (np.float64(north[i]) - np.float64(south[i])) * hy + missing
+                clean = _count_nonfinite(row_x, nx - 1) + _count_nonfinite(row_y, nx - 1) == 0
+            # a clean interior row needs only its two edge columns (nx >= 2)
+            for i in range(0, nx, nx - 1 if clean else 1):
+                edge = not interior or i == 0 or i == nx - 1
+                if edge or not math.isfinite(row_x[i]):
+                    row_x[i] = _dx_at(f, k, j, i, hx, ax)
+                if edge or not math.isfinite(row_y[i]):
+                    row_y[i] = _dy_at(f, k, j, i, hy, ay)
+
+
+@njit(cache=True, inline="always")
+def _combine(kind, u0, v0, ux, uy, vx, vy, t):  # pragma: no cover - compiled
+    """Diagnostic ``kind`` (and a second component for advection, else 0) at one point.
+
+    ``t`` = tan(lat)/R. The ``0 * (u0 + v0)`` term is exact for finite velocities and makes
+    the result NaN where either velocity component is missing, as the stencil policy says.
+    """
+    missing = 0.0 * (u0 + v0)
+    if kind == _VORTICITY:
+        return vx - uy + u0 * t + missing, 0.0
+    if kind == _DIVERGENCE:
+        return ux + vy - v0 * t + missing, 0.0
+    normal = ux - vy - v0 * t
+    shear = vx + uy + u0 * t
+    if kind == _STRAIN:
+        return math.sqrt(normal * normal + shear * shear) + missing, 0.0
+    if kind == _OKUBO_WEISS:
+        zeta = vx - uy + u0 * t
+        return normal * normal + shear * shear - zeta * zeta + missing, 0.0
+    return (
+        u0 * ux + v0 * uy - u0 * v0 * t + missing,
+        u0 * vx + v0 * vy + u0 * u0 * t + missing,
+    )
+
+
+@njit(cache=True, inline="always")
+def _uv_centred_row(u, v, k, j, hx, hy, t, kind, row_a, row_b):  # pragma: no cover - compiled
+    """Fill ``row_a[1:-1]`` (and ``row_b``) with centred differences, no finiteness checks.
+
+    Called with a literal ``kind`` so that the compiler drops the unused derivatives and
+    vectorises the loop.
+    """
+    for i in range(1, u.shape[2] - 1):
+        ux = (np.float64(u[k, j, i + 1]) - np.float64(u[k, j, i - 1])) * hx
+        uy = (np.float64(u[k, j + 1, i]) - np.float64(u[k, j - 1, i])) * hy
+        vx = (np.float64(v[k, j, i + 1]) - np.float64(v[k, j, i - 1])) * hx
+        vy = (np.float64(v[k, j + 1, i]) - np.float64(v[k, j - 1, i])) * hy
+        a, b = _combine(kind, np.float64(u[k, j, i]), np.float64(v[k, j, i]), ux, uy, vx, vy, t)
+        row_a[i] = a
+        if kind == _ADVECTION:
+            row_b[i] = b
+
+
+@njit(cache=True)
+def _uv_kernel(u, v, cx, cy, t, kind, out_a, out_b):  # pragma: no cover - compiled
+    """Velocity diagnostic ``kind`` in one pass; ``out_b`` is used only for advection.
+
+    ``u``, ``v``: C-contiguous float32 or float64, shape ``(n, ny, nx)``; ``cx``, ``cy``,
+    ``t``: float64 ``(ny,)`` holding 1/dx, 1/dy and tan(lat)/R; outputs float64.
+    """
+    n, ny, nx = u.shape
+    two = kind == _ADVECTION
+    for k in range(n):
+        for j in range(ny):
+            ax, ay, tj = cx[j], cy[j], t[j]
+            hx, hy = 0.5 * ax, 0.5 * ay
+            row_a = out_a[k, j]
+            row_b = out_b[k, j] if two else row_a
+            interior = 0 < j < ny - 1
+            clean = False
+            if interior:
+                if kind == _VORTICITY:
+                    _uv_centred_row(u, v, k, j, hx, hy, tj, _VORTICITY, row_a, row_b)
+                elif kind == _DIVERGENCE:
+                    _uv_centred_row(u, v, k, j, hx, hy, tj, _DIVERGENCE, row_a, row_b)
+                elif kind == _STRAIN:
+                    _uv_centred_row(u, v, k, j, hx, hy, tj, _STRAIN, row_a, row_b)
+                elif kind == _OKUBO_WEISS:
+                    _uv_centred_row(u, v, k, j, hx, hy, tj, _OKUBO_WEISS, row_a, row_b)
                 else:
-                    out[r, i] = (f[r, i + 1] - f0) / h
-            elif left1:
-                if i >= 2 and math.isfinite(f[r, i - 2]):
-                    out[r, i] = (3.0 * f0 - 4.0 * f[r, i - 1] + f[r, i - 2]) / (2.0 * h)
-                else:
-                    out[r, i] = (f0 - f[r, i - 1]) / h
-            else:
-                out[r, i] = np.nan
+                    _uv_centred_row(u, v, k, j, hx, hy, tj, _ADVECTION, row_a, row_b)
+                bad = _count_nonfinite(row_a, nx - 1)
+                if two:
+                    bad += _count_nonfinite(row_b, nx - 1)
+                clean = bad == 0
+            # a clean interior row needs only its two edge columns (nx >= 2)
+            for i in range(0, nx, nx - 1 if clean else 1):
+                edge = not interior or i == 0 or i == nx - 1
+                if not edge and math.isfinite(row_a[i]) and (not two or math.isfinite(row_b[i])):
+                    continue  # centred value, valid
+                a, b = _combine(
+                    kind,
+                    np.float64(u[k, j, i]),
+                    np.float64(v[k, j, i]),
+                    _dx_at(u, k, j, i, hx, ax),
+                    _dy_at(u, k, j, i, hy, ay),
+                    _dx_at(v, k, j, i, hx, ax),
+                    _dy_at(v, k, j, i, hy, ay),
+                    tj,
+                )
+                row_a[i] = a
+                if two:
+                    row_b[i] = b
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,8 +355,11 @@ def _grid(
     return lat, lon
 
 
-def _as_field(values: ArrayLike, name: str) -> FloatArray:
-    a = np.asarray(values, dtype=np.float64)
+def _as_field(values: ArrayLike, name: str) -> NDArray[np.floating]:
+    """Field as a float32 or float64 array (other types are converted to float64)."""
+    a = np.asarray(values)
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
     if a.ndim < 2:
         raise ValueError(f"{name} must have shape (..., ny, nx), got shape {a.shape}")
     return a
@@ -206,44 +375,47 @@ def _same_shape(u: FloatArray, v: FloatArray) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _grad(field: FloatArray, lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Gradient of a validated float64 field; see :func:`gradient`."""
-    ny, nx = field.shape[-2:]
-    lead = int(np.prod(field.shape[:-2], dtype=np.int64))
-    phi = np.deg2rad(lat)
+def _inverse_steps(lat: FloatArray, lon: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """1/dx and 1/dy per latitude row, m-1, shape (ny,); 1/dx is NaN at the poles."""
+    ny, nx = lat.size, lon.size
     dlam = np.deg2rad((lon[-1] - lon[0]) / (nx - 1))
     dphi = np.deg2rad((lat[-1] - lat[0]) / (ny - 1))
-
-    cos_phi = np.cos(phi)
-    dx = EARTH_RADIUS_M * cos_phi * dlam
+    dx = EARTH_RADIUS_M * np.cos(np.deg2rad(lat)) * dlam
     dx[np.abs(lat) >= 90.0] = np.nan  # poles: zonal derivative undefined
-    fx_in = np.ascontiguousarray(field).reshape(lead * ny, nx)
-    dfdx = np.empty_like(fx_in)
-    _diff_rows(fx_in, np.tile(dx, lead), dfdx)
-
-    fy_in = np.ascontiguousarray(np.swapaxes(field, -1, -2)).reshape(lead * nx, ny)
-    dfdy = np.empty_like(fy_in)
-    _diff_rows(fy_in, np.full(lead * nx, EARTH_RADIUS_M * dphi), dfdy)
-    dfdy = np.swapaxes(dfdy.reshape((*field.shape[:-2], nx, ny)), -1, -2)
-    return dfdx.reshape(field.shape), np.ascontiguousarray(dfdy)
+    return 1.0 / dx, np.full(ny, 1.0 / (EARTH_RADIUS_M * dphi))
 
 
-def _metric(lat: FloatArray) -> FloatArray:
-    """tan(lat)/R as a column, m-1, broadcasting against (..., ny, nx)."""
-    return (np.tan(np.deg2rad(lat)) / EARTH_RADIUS_M)[:, None]
+def _as_3d(a: NDArray[np.floating]) -> NDArray[np.floating]:
+    """C-contiguous view (or copy) of shape (lead, ny, nx)."""
+    return np.ascontiguousarray(a).reshape(-1, *a.shape[-2:])
 
 
-def _velocity_gradients(
-    u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike
-) -> tuple[FloatArray, ...]:
-    """Return u, v, du/dx, du/dy, dv/dx, dv/dy and tan(lat)/R after validation."""
+def _scaled_gradient(
+    field: NDArray[np.floating], cx: FloatArray, cy: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(cx * df/di, cy * df/dj) per grid step, float64, shape of ``field``."""
+    f3 = _as_3d(field)
+    out_x = np.empty(f3.shape)
+    out_y = np.empty(f3.shape)
+    _gradient_kernel(f3, cx, cy, out_x, out_y)
+    return out_x.reshape(field.shape), out_y.reshape(field.shape)
+
+
+def _velocity_diagnostic(
+    u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike, kind: int
+) -> tuple[FloatArray, FloatArray]:
+    """Validate (u, v) and the grid, then run ``_uv_kernel`` for ``kind``."""
     ua = _as_field(u, "u")
     va = _as_field(v, "v")
     _same_shape(ua, va)
     lat, lon = _grid(ua.shape, lat_deg, lon_deg)
-    ux, uy = _grad(ua, lat, lon)
-    vx, vy = _grad(va, lat, lon)
-    return ua, va, ux, uy, vx, vy, _metric(lat)
+    inv_dx, inv_dy = _inverse_steps(lat, lon)
+    tan_over_r = np.tan(np.deg2rad(lat)) / EARTH_RADIUS_M
+    u3, v3 = _as_3d(ua), _as_3d(va)
+    out_a = np.empty(u3.shape)
+    out_b = np.empty(u3.shape if kind == _ADVECTION else (0, 0, 0))
+    _uv_kernel(u3, v3, inv_dx, inv_dy, tan_over_r, kind, out_a, out_b)
+    return out_a.reshape(ua.shape), out_b.reshape(ua.shape if kind == _ADVECTION else (0,))
 
 
 # --------------------------------------------------------------------------------------------
@@ -298,7 +470,8 @@ def gradient(
     """
     f = _as_field(field, "field")
     lat, lon = _grid(f.shape, lat_deg, lon_deg)
-    return _grad(f, lat, lon)
+    inv_dx, inv_dy = _inverse_steps(lat, lon)
+    return _scaled_gradient(f, inv_dx, inv_dy)
 
 
 def geostrophic_velocity(
@@ -329,12 +502,12 @@ def geostrophic_velocity(
         raise ValueError(f"equator_mask_deg must be finite and >= 0, got {equator_mask_deg!r}")
     eta = _as_field(ssh, "ssh")
     lat, lon = _grid(eta.shape, lat_deg, lon_deg)
-    detadx, detady = _grad(eta, lat, lon)
     f = coriolis_parameter(lat)
     with np.errstate(divide="ignore", invalid="ignore"):
         g_over_f = np.where((np.abs(lat) < mask) | (f == 0.0), np.nan, GRAVITY_M_S2 / f)
-    g_over_f = g_over_f[:, None]
-    return -g_over_f * detady, g_over_f * detadx
+    inv_dx, inv_dy = _inverse_steps(lat, lon)
+    v_g, u_g = _scaled_gradient(eta, g_over_f * inv_dx, -g_over_f * inv_dy)
+    return u_g, v_g
 
 
 def relative_vorticity(
@@ -354,8 +527,7 @@ def relative_vorticity(
     numpy.ndarray
         :math:`\zeta`, s-1, float64.
     """
-    ua, _, _, uy, vx, _, t = _velocity_gradients(u, v, lat_deg, lon_deg)
-    return vx - uy + ua * t
+    return _velocity_diagnostic(u, v, lat_deg, lon_deg, _VORTICITY)[0]
 
 
 def divergence(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike) -> FloatArray:
@@ -373,22 +545,7 @@ def divergence(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLik
     numpy.ndarray
         :math:`D`, s-1, float64.
     """
-    _, va, ux, _, _, vy, t = _velocity_gradients(u, v, lat_deg, lon_deg)
-    return ux + vy - va * t
-
-
-def _strain_components(
-    ua: FloatArray,
-    va: FloatArray,
-    ux: FloatArray,
-    uy: FloatArray,
-    vx: FloatArray,
-    vy: FloatArray,
-    t: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    normal = ux - vy - va * t
-    shear = vx + uy + ua * t
-    return normal, shear
+    return _velocity_diagnostic(u, v, lat_deg, lon_deg, _DIVERGENCE)[0]
 
 
 def strain_rate(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike) -> FloatArray:
@@ -416,8 +573,7 @@ def strain_rate(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLi
     numpy.ndarray
         :math:`\sigma`, s-1, float64, >= 0.
     """
-    normal, shear = _strain_components(*_velocity_gradients(u, v, lat_deg, lon_deg))
-    return np.hypot(normal, shear)
+    return _velocity_diagnostic(u, v, lat_deg, lon_deg, _STRAIN)[0]
 
 
 def okubo_weiss(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike) -> FloatArray:
@@ -439,10 +595,7 @@ def okubo_weiss(u: ArrayLike, v: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLi
     numpy.ndarray
         :math:`W`, s-2, float64.
     """
-    ua, va, ux, uy, vx, vy, t = _velocity_gradients(u, v, lat_deg, lon_deg)
-    normal, shear = _strain_components(ua, va, ux, uy, vx, vy, t)
-    zeta = vx - uy + ua * t
-    return normal**2 + shear**2 - zeta**2
+    return _velocity_diagnostic(u, v, lat_deg, lon_deg, _OKUBO_WEISS)[0]
 
 
 def advection(
@@ -467,7 +620,4 @@ def advection(
     a_x, a_y : numpy.ndarray
         Eastward and northward components, m s-2, float64.
     """
-    ua, va, ux, uy, vx, vy, t = _velocity_gradients(u, v, lat_deg, lon_deg)
-    a_x = ua * ux + va * uy - ua * va * t
-    a_y = ua * vx + va * vy + ua * ua * t
-    return a_x, a_y
+    return _velocity_diagnostic(u, v, lat_deg, lon_deg, _ADVECTION)
