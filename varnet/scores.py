@@ -423,8 +423,28 @@ def _plane_detrended(s: FloatArray) -> FloatArray:
     return s - mean - slope_j * jj - slope_i * ii
 
 
-def _isotropic_psd(x: FloatArray, dy_km: float, dx_km: float) -> tuple[FloatArray, FloatArray]:
-    """Ring-mean PSD averaged over time, and the ring-mean wavenumbers (cycles/km)."""
+def isotropic_psd(x: FloatArray, dy_km: float, dx_km: float) -> tuple[FloatArray, FloatArray]:
+    """Isotropic power spectral density of daily maps, averaged over time.
+
+    Each map has its least-squares plane removed and is multiplied by periodic Hann windows
+    in both directions before the 2-D FFT; the density is averaged over rings one fundamental
+    wavenumber wide, up to the smaller Nyquist wavenumber.
+
+    Parameters
+    ----------
+    x : ndarray, shape (time, lat, lon)
+        Complete (NaN-free) maps, units X.
+    dy_km, dx_km : float
+        Grid steps, km.
+
+    Returns
+    -------
+    psd : ndarray
+        Ring-mean 2-D spectral density, X^2 per (cycle/km)^2; multiply by 2 pi k for the
+        ring-integrated (1-D isotropic) spectrum.
+    k : ndarray
+        Mean wavenumber of each ring, cycles per km.
+    """
     nt, ny, nx = x.shape
     window = hann(ny, sym=False)[:, None] * hann(nx, sym=False)[None, :]
     power = np.zeros((ny, nx))
@@ -495,8 +515,8 @@ def isotropic_resolution_km(
     radius_km = PAPER_EARTH_RADIUS_M / 1000.0
     dy_km = radius_km * math.radians(dlat)
     dx_km = radius_km * math.cos(math.radians(0.5 * (lat[0] + lat[-1]))) * math.radians(dlon)
-    psd_err, k_mean = _isotropic_psd(rec_a - ref_a, dy_km, dx_km)
-    psd_ref, _ = _isotropic_psd(ref_a, dy_km, dx_km)
+    psd_err, k_mean = isotropic_psd(rec_a - ref_a, dy_km, dx_km)
+    psd_ref, _ = isotropic_psd(ref_a, dy_km, dx_km)
     if psd_ref.size < 2:
         raise ValueError(f"domain of {ny} x {nx} points is too small for an isotropic spectrum")
     with np.errstate(divide="ignore", invalid="ignore"):

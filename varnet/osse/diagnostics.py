@@ -30,53 +30,33 @@ from varnet.kernels.finite_differences import (
     relative_vorticity,
 )
 from varnet.osse.truth import TruthDay
+from varnet.scores import isotropic_psd
 
 
-def isotropic_spectrum(field: np.ndarray, dx_km: float, dy_km: float,
-                       nbins: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic wavenumber spectrum of a 2-D field on a regular (non-periodic) grid.
+def isotropic_spectrum(field: np.ndarray, dx_km: float, dy_km: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Ring-integrated (1-D isotropic) wavenumber spectrum of one map.
+
+    Uses the scores' estimator (:func:`varnet.scores.isotropic_psd`: plane removed, Hann
+    windows, rings one fundamental wavenumber wide) and integrates each ring,
+    E(k) = 2 pi k PSD(k), so that a QG SSH field shows its k^-5 regime.
 
     Parameters
     ----------
     field : ndarray, shape (ny, nx)
-        The field (units X).
+        The map (units X).
     dx_km, dy_km : float
         Grid spacing, km.
-    nbins : int, optional
-        Number of wavenumber bins (default: half the smaller side).
 
     Returns
     -------
     k : ndarray
-        Bin-centre wavenumbers, cycles per km.
-    psd : ndarray
-        Power spectral density, X^2 per (cycle/km), summed over directions (ring mean times
-        circumference).
+        Wavenumbers, cycles per km.
+    spectrum : ndarray
+        X^2 per (cycle/km).
     """
-    ny, nx = field.shape
-    yy, xx = np.mgrid[0:ny, 0:nx]
-    design = np.column_stack([np.ones(field.size), xx.ravel(), yy.ravel()])
-    coef, *_ = np.linalg.lstsq(design, field.ravel(), rcond=None)
-    detrended = field - (design @ coef).reshape(field.shape)
-    window = np.outer(np.hanning(ny), np.hanning(nx))
-    spec = np.abs(np.fft.fft2(detrended * window)) ** 2
-    spec *= dx_km * dy_km / (nx * ny * np.mean(window**2))
-    kx = np.fft.fftfreq(nx, d=dx_km)
-    ky = np.fft.fftfreq(ny, d=dy_km)
-    kk = np.sqrt(kx[None, :] ** 2 + ky[:, None] ** 2)
-    nbins = nbins or min(nx, ny) // 2
-    kmax = min(np.abs(kx).max(), np.abs(ky).max())
-    edges = np.linspace(0.0, kmax, nbins + 1)
-    which = np.digitize(kk.ravel(), edges) - 1
-    valid = (which >= 0) & (which < nbins)
-    sums = np.bincount(which[valid], weights=spec.ravel()[valid], minlength=nbins)
-    counts = np.bincount(which[valid], minlength=nbins)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    dk = edges[1] - edges[0]
-    # Ring sum of the 2-D density times the area of one spectral cell, per unit wavenumber.
-    psd = sums * (1.0 / (nx * dx_km)) * (1.0 / (ny * dy_km)) / dk
-    psd[counts == 0] = np.nan
-    return centres[1:], psd[1:]
+    psd, k = isotropic_psd(field[np.newaxis].astype(np.float64), dy_km, dx_km)
+    return k, 2.0 * np.pi * k * psd
 
 
 def spectral_slope(k: np.ndarray, psd: np.ndarray, min_wavelength_km: float,
