@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo-output
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test bench lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: venv
 test: venv
 	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/python -m pytest -q
+
+bench: venv
+	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 lint: venv
 	$(BIN)/ruff check varnet tests benchmarks
