@@ -205,11 +205,18 @@ def _gradient_kernel(f, cx, cy, out_x, out_y):  # pragma: no cover - compiled
             clean = False
             if interior:
                 south, here, north = f[k, j - 1], f[k, j], f[k, j + 1]
+                # ``bad`` becomes True at the first non-finite value (x - x is 0 only for finite
+                # x); an OR reduction vectorises, unlike a branch per point.
+                bad = False
                 for i in range(1, nx - 1):
                     missing = 0.0 * np.float64(here[i])  # NaN where the point itself is missing
-                    row_x[i] = (np.float64(here[i + 1]) - np.float64(here[i - 1])) * hx + missing
-                    row_y[i] = (np.float64(north[i]) - np.float64(south[i])) * hy + missing
-                clean = _count_nonfinite(row_x, nx - 1) + _count_nonfinite(row_y, nx - 1) == 0
+                    dx = (np.float64(here[i + 1]) - np.float64(here[i - 1])) * hx + missing
+                    dy = (np.float64(north[i]) - np.float64(south[i])) * hy + missing
+                    row_x[i] = dx
+                    row_y[i] = dy
+                    s = dx + dy
+                    bad |= (s - s) != 0.0
+                clean = not bad
             # a clean interior row needs only its two edge columns (nx >= 2)
             for i in range(0, nx, nx - 1 if clean else 1):
                 edge = not interior or i == 0 or i == nx - 1
