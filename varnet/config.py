@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+import math
 import tomllib
 import types
 import typing
@@ -199,3 +201,45 @@ def to_mapping(obj: Any) -> Any:
     if isinstance(obj, dt.date):
         return obj.isoformat()
     return obj
+
+
+def _toml_value(value: Any, key: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if math.isfinite(value) else ("nan" if math.isnan(value)
+                                                          else ("inf" if value > 0 else "-inf"))
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v, key) for v in value) + "]"
+    raise TypeError(f"{key}: cannot write {type(value).__name__} values to TOML")
+
+
+def dump_toml(mapping: dict[str, Any]) -> str:
+    """TOML text of a mapping of plain values and nested tables (as :func:`to_mapping` gives).
+
+    Parameters
+    ----------
+    mapping : dict
+        Keys are strings; values are booleans, numbers, strings, lists of those, or tables.
+
+    Returns
+    -------
+    str
+        TOML that :mod:`tomllib` reads back to ``mapping``.
+    """
+    lines: list[str] = []
+
+    def emit(table: dict[str, Any], path: str) -> None:
+        scalars = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        tables = {k: v for k, v in table.items() if isinstance(v, dict)}
+        if path and scalars:
+            lines.append(f"\n[{path}]")
+        for key, value in scalars.items():
+            lines.append(f"{key} = {_toml_value(value, path + '.' + key if path else key)}")
+        for key, value in tables.items():
+            emit(value, f"{path}.{key}" if path else key)
+
+    emit(mapping, "")
+    return "\n".join(lines).lstrip("\n") + "\n"

@@ -1,0 +1,98 @@
+"""``varnet-train``: train a 4DVarNet or a baseline, and write the paper's score table.
+
+    varnet-train --config configs/demo.toml [--run-dir runs/demo] [--resume]
+    varnet-train evaluate RUN_OR_CHECKPOINT [RUN_OR_CHECKPOINT ...] [--osse DIR] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from varnet.config import ConfigError
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S",
+    )
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(invoke_without_command=True, help=__doc__)
+@click.option("--config", "config_path", type=click.Path(path_type=Path),
+              help="Training configuration (TOML), e.g. configs/demo.toml.")
+@click.option("--run-dir", type=click.Path(path_type=Path),
+              help="Run directory. Default: runs/<name from the configuration>.")
+@click.option("--resume", is_flag=True, help="Continue from the run directory's last.pt.")
+@click.option("--quiet", is_flag=True, help="No progress bars, warnings only.")
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, run_dir: Path | None, resume: bool,
+         quiet: bool) -> None:
+    """Train (without a sub-command) or evaluate."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config_path is None:
+        click.echo(ctx.get_help())
+        _fail("give --config FILE to train, or a sub-command", 2)
+    _setup_logging(quiet)
+    from varnet.training.config import load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as err:
+        _fail(f"configuration {err}", 2)
+    from varnet.training.train import train
+
+    run_dir = run_dir or Path("runs") / config.name
+    started = time.perf_counter()
+    try:
+        best = train(config, run_dir, resume=resume, progress=not quiet)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        _fail(str(err))
+    click.echo(f"trained {config.name} in {(time.perf_counter() - started) / 60:.1f} min; "
+               f"best checkpoint: {best}")
+    click.echo(f"evaluate it with: varnet-train evaluate {run_dir}")
+
+
+@main.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--osse", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Synthetic ocean to evaluate on. Default: the one the models trained on.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path),
+              help="Output folder. Default: <first run or checkpoint folder>/evaluation.")
+@click.option("--crop-deg", type=float, default=1.0, show_default=True,
+              help="Border left out of the scores, degrees.")
+@click.option("--device", default="cpu", show_default=True, help="Torch device.")
+@click.option("--quiet", is_flag=True, help="No progress bars, warnings only.")
+def evaluate(runs: tuple[Path, ...], osse: Path | None, out_dir: Path | None, crop_deg: float,
+             device: str, quiet: bool) -> None:
+    """Write the paper's table (markdown, CSV), maps and PSD score curves for RUNS.
+
+    Each of RUNS is a checkpoint (.pt), a run directory, or a directory of those (all the
+    models found are scored together, one row each, next to the geostrophy of the true SSH
+    and of the OI).
+    """
+    _setup_logging(quiet)
+    from varnet.training.evaluate import evaluate as run_evaluation
+    from varnet.training.evaluate import find_checkpoints
+
+    try:
+        checkpoints = [c for r in runs for c in find_checkpoints(r)]
+        first = runs[0] if runs[0].is_dir() else runs[0].parent
+        result = run_evaluation(checkpoints, out_dir or first / "evaluation", osse=osse,
+                                crop_deg=crop_deg, device=device, progress=not quiet)
+    except (ValueError, FileNotFoundError) as err:
+        _fail(str(err))
+    click.echo(result.markdown.read_text())
+    click.echo(f"wrote {result.markdown}, {result.csv}, {result.maps}, {result.psd}")
