@@ -50,3 +50,19 @@ def cf_failures() -> Callable[[Path], list]:
         return failures
 
     return check
+
+
+@pytest.fixture(scope="session")
+def tiny_ocean(tmp_path_factory):
+    """The tiny synthetic ocean, generated once per session; copy its folder before changing it.
+
+    ``configs/osse-tiny.toml``: 64 x 64 cells at 0.1 degree, 30 days from 2012-10-01. Returns
+    the :class:`varnet.osse.generate.OsseProducts` of the run.
+    """
+    from varnet.config import load_toml
+    from varnet.osse.config import OsseConfig
+    from varnet.osse.generate import generate
+
+    config = load_toml(OsseConfig, Path(__file__).resolve().parents[1] / "configs" /
+                       "osse-tiny.toml")
+    return generate(config, tmp_path_factory.mktemp("tiny_ocean"), progress=False)

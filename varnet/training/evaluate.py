@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from varnet.io.readers import read_truth
 from varnet.kernels.finite_differences import (
@@ -176,6 +177,7 @@ def evaluate(
     """
     if not checkpoints:
         raise ValueError("no checkpoint to evaluate")
+    torch.set_flush_denormal(True)  # see varnet.training.train.runtime_for
     models = [load_checkpoint(p) for p in checkpoints]
     names = [method_name(m) for m in models]
     if len(set(names)) != len(names):

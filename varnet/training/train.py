@@ -63,7 +63,12 @@ class Runtime:
 
 
 def runtime_for(device_setting: str, threads: int) -> Runtime:
-    """Pick the device (and join the torchrun process group when there is one)."""
+    """Pick the device (and join the torchrun process group when there is one).
+
+    On the CPU, denormal floats are flushed to zero: the solver's gradients reach denormal
+    magnitudes on calm patches, and x86 arithmetic on them is up to 100 times slower.
+    """
+    torch.set_flush_denormal(True)
     if threads > 0:
         torch.set_num_threads(threads)
     cuda = torch.cuda.is_available() and device_setting in ("auto", "cuda")

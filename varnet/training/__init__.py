@@ -1,0 +1,1 @@
+"""Training of the 4DVarNet: data preparation, model, losses, training loop, evaluation."""
