@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,8 @@ def main(ctx: click.Context, config_path: Path | None, run_dir: Path | None, res
         best = train(config, run_dir, resume=resume, progress=not quiet)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         _fail(str(err))
+    if os.environ.get("RANK", "0") != "0":
+        return  # torchrun: rank 0 reports
     click.echo(f"trained {config.name} in {(time.perf_counter() - started) / 60:.1f} min; "
                f"best checkpoint: {best}")
     click.echo(f"evaluate it with: varnet-train evaluate {run_dir}")
@@ -96,3 +99,7 @@ def evaluate(runs: tuple[Path, ...], osse: Path | None, out_dir: Path | None, cr
         _fail(str(err))
     click.echo(result.markdown.read_text())
     click.echo(f"wrote {result.markdown}, {result.csv}, {result.maps}, {result.psd}")
+
+
+if __name__ == "__main__":
+    main()

@@ -306,8 +306,20 @@ class TrainConfig:
 
     def digest(self) -> str:
         """SHA-256 (hex, 16 characters) of the configuration's canonical JSON."""
-        text = json.dumps(self.to_mapping(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return _digest(self.to_mapping())
+
+    def resume_digest(self) -> str:
+        """:meth:`digest` without the stopping rule (``optim.epochs``, ``optim.max_minutes``):
+        a run may be resumed with a longer budget, nothing else changed."""
+        mapping = self.to_mapping()
+        for key in ("epochs", "max_minutes"):
+            mapping["optim"].pop(key)
+        return _digest(mapping)
+
+
+def _digest(mapping: dict[str, Any]) -> str:
+    text = json.dumps(mapping, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def config_from_mapping(data: dict[str, Any]) -> TrainConfig:

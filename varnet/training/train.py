@@ -234,7 +234,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     show = progress and rt.is_main
 
+    if rt.world > 1 and not rt.is_main:
+        torch_dist.barrier()  # rank 0 prepares (or reads) the cached arrays first
     periods = prepared_periods(config, show)
+    if rt.world > 1 and rt.is_main:
+        torch_dist.barrier()
     stats = normalisation_from(periods["train"])
     d = config.data
     grid = ModelGridInfo.from_axes(periods["train"].lat, periods["train"].lon)
@@ -249,10 +253,10 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     start_epoch, best = 0, math.inf
     if resume and last_path.exists():
         payload = read_checkpoint(last_path)
-        if payload.get("config_hash") != config.digest():
-            raise ValueError(f"{last_path}: was written by a different configuration "
-                             f"(hash {payload.get('config_hash')}, this one {config.digest()}); "
-                             "start a new run directory instead of --resume")
+        if payload.get("resume_hash") != config.resume_digest():
+            raise ValueError(f"{last_path}: was written by a different configuration (only "
+                             "optim.epochs and optim.max_minutes may change on --resume); "
+                             "start a new run directory instead")
         model.load_state_dict(payload["model_state"])
         optimizer.load_state_dict(payload["optimizer_state"])
         start_epoch, best = int(payload["epoch"]) + 1, float(payload["best_val_loss"])
@@ -313,7 +317,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
             best = record["val_loss"]
         if rt.is_main:
             csv_log.append(record)
-            common = {"config_hash": config.digest(), "epoch": epoch,
+            common = {"config_hash": config.digest(), "resume_hash": config.resume_digest(),
+                      "epoch": epoch,
                       "val_loss": record["val_loss"], "best_val_loss": best,
                       "training_period": [str(p) for p in d.train],
                       "validation": {k: record[k] for k in ("val_loss", "val_tau_uv",
