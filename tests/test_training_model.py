@@ -179,3 +179,22 @@ def test_four_dvarnet_ssh_is_large_scale_plus_anomaly():
     torch.testing.assert_close(ssh, x[:, :T] + x[:, 2 * T: 3 * T])
     torch.testing.assert_close(u, x[:, 3 * T: 4 * T])
     torch.testing.assert_close(v, x[:, 4 * T:])
+
+
+def test_every_shipped_training_configuration_is_valid():
+    from pathlib import Path
+
+    from varnet.training.config import load_config
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    names = sorted(p.name for p in root.glob("*.toml") if not p.name.startswith("osse"))
+    assert {"demo.toml", "paper-4dvarnet-ssh-sst.toml", "paper-4dvarnet-ssh.toml",
+            "paper-direct-ssh-sst.toml", "paper-direct-ssh.toml"} <= set(names)
+    for name in names:
+        config = load_config(root / name)
+        # the paper's sizes in the paper configurations
+        if name.startswith("paper-4dvarnet"):
+            assert (config.model.dim_ae, config.model.lstm_channels, config.model.n_grad,
+                    config.model.n_cascades) == (50, 150, 5, 3)
+    demo = load_config(root / "demo.toml")
+    assert demo.model.kind == "4dvarnet" and demo.model.use_sst

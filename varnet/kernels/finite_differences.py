@@ -82,7 +82,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
@@ -188,7 +188,7 @@ def _count_nonfinite(row, stop):  # pragma: no cover - compiled
     return count
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _gradient_kernel(f, cx, cy, out_x, out_y):  # pragma: no cover - compiled
     """``out_x = cx[j] * df/di``, ``out_y = cy[j] * df/dj`` (per grid step), stencil policy.
 
@@ -196,34 +196,34 @@ def _gradient_kernel(f, cx, cy, out_x, out_y):  # pragma: no cover - compiled
     ``(ny,)`` (1/dx and 1/dy for a gradient, times g/f for geostrophy); outputs float64.
     """
     n, ny, nx = f.shape
-    for k in range(n):
-        for j in range(ny):
-            ax, ay = cx[j], cy[j]
-            hx, hy = 0.5 * ax, 0.5 * ay
-            row_x, row_y = out_x[k, j], out_y[k, j]
-            interior = 0 < j < ny - 1
-            clean = False
-            if interior:
-                south, here, north = f[k, j - 1], f[k, j], f[k, j + 1]
-                # ``bad`` becomes True at the first non-finite value (x - x is 0 only for finite
-                # x); an OR reduction vectorises, unlike a branch per point.
-                bad = False
-                for i in range(1, nx - 1):
-                    missing = 0.0 * np.float64(here[i])  # NaN where the point itself is missing
-                    dx = (np.float64(here[i + 1]) - np.float64(here[i - 1])) * hx + missing
-                    dy = (np.float64(north[i]) - np.float64(south[i])) * hy + missing
-                    row_x[i] = dx
-                    row_y[i] = dy
-                    s = dx + dy
-                    bad |= (s - s) != 0.0
-                clean = not bad
-            # a clean interior row needs only its two edge columns (nx >= 2)
-            for i in range(0, nx, nx - 1 if clean else 1):
-                edge = not interior or i == 0 or i == nx - 1
-                if edge or not math.isfinite(row_x[i]):
-                    row_x[i] = _dx_at(f, k, j, i, hx, ax)
-                if edge or not math.isfinite(row_y[i]):
-                    row_y[i] = _dy_at(f, k, j, i, hy, ay)
+    for kj in prange(n * ny):  # rows are independent: one task per (k, j)
+        k, j = kj // ny, kj % ny
+        ax, ay = cx[j], cy[j]
+        hx, hy = 0.5 * ax, 0.5 * ay
+        row_x, row_y = out_x[k, j], out_y[k, j]
+        interior = 0 < j < ny - 1
+        clean = False
+        if interior:
+            south, here, north = f[k, j - 1], f[k, j], f[k, j + 1]
+            # ``bad`` becomes True at the first non-finite value (x - x is 0 only for finite
+            # x); an OR reduction vectorises, unlike a branch per point.
+            bad = False
+            for i in range(1, nx - 1):
+                missing = 0.0 * np.float64(here[i])  # NaN where the point itself is missing
+                dx = (np.float64(here[i + 1]) - np.float64(here[i - 1])) * hx + missing
+                dy = (np.float64(north[i]) - np.float64(south[i])) * hy + missing
+                row_x[i] = dx
+                row_y[i] = dy
+                s = dx + dy
+                bad |= (s - s) != 0.0
+            clean = not bad
+        # a clean interior row needs only its two edge columns (nx >= 2)
+        for i in range(0, nx, nx - 1 if clean else 1):
+            edge = not interior or i == 0 or i == nx - 1
+            if edge or not math.isfinite(row_x[i]):
+                row_x[i] = _dx_at(f, k, j, i, hx, ax)
+            if edge or not math.isfinite(row_y[i]):
+                row_y[i] = _dy_at(f, k, j, i, hy, ay)
 
 
 @njit(cache=True, inline="always")
@@ -269,7 +269,7 @@ def _uv_centred_row(u, v, k, j, hx, hy, t, kind, row_a, row_b):  # pragma: no co
             row_b[i] = b
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _uv_kernel(u, v, cx, cy, t, kind, out_a, out_b):  # pragma: no cover - compiled
     """Velocity diagnostic ``kind`` in one pass; ``out_b`` is used only for advection.
 
@@ -278,47 +278,47 @@ def _uv_kernel(u, v, cx, cy, t, kind, out_a, out_b):  # pragma: no cover - compi
     """
     n, ny, nx = u.shape
     two = kind == _ADVECTION
-    for k in range(n):
-        for j in range(ny):
-            ax, ay, tj = cx[j], cy[j], t[j]
-            hx, hy = 0.5 * ax, 0.5 * ay
-            row_a = out_a[k, j]
-            row_b = out_b[k, j] if two else row_a
-            interior = 0 < j < ny - 1
-            clean = False
-            if interior:
-                if kind == _VORTICITY:
-                    _uv_centred_row(u, v, k, j, hx, hy, tj, _VORTICITY, row_a, row_b)
-                elif kind == _DIVERGENCE:
-                    _uv_centred_row(u, v, k, j, hx, hy, tj, _DIVERGENCE, row_a, row_b)
-                elif kind == _STRAIN:
-                    _uv_centred_row(u, v, k, j, hx, hy, tj, _STRAIN, row_a, row_b)
-                elif kind == _OKUBO_WEISS:
-                    _uv_centred_row(u, v, k, j, hx, hy, tj, _OKUBO_WEISS, row_a, row_b)
-                else:
-                    _uv_centred_row(u, v, k, j, hx, hy, tj, _ADVECTION, row_a, row_b)
-                bad = _count_nonfinite(row_a, nx - 1)
-                if two:
-                    bad += _count_nonfinite(row_b, nx - 1)
-                clean = bad == 0
-            # a clean interior row needs only its two edge columns (nx >= 2)
-            for i in range(0, nx, nx - 1 if clean else 1):
-                edge = not interior or i == 0 or i == nx - 1
-                if not edge and math.isfinite(row_a[i]) and (not two or math.isfinite(row_b[i])):
-                    continue  # centred value, valid
-                a, b = _combine(
-                    kind,
-                    np.float64(u[k, j, i]),
-                    np.float64(v[k, j, i]),
-                    _dx_at(u, k, j, i, hx, ax),
-                    _dy_at(u, k, j, i, hy, ay),
-                    _dx_at(v, k, j, i, hx, ax),
-                    _dy_at(v, k, j, i, hy, ay),
-                    tj,
-                )
-                row_a[i] = a
-                if two:
-                    row_b[i] = b
+    for kj in prange(n * ny):  # rows are independent: one task per (k, j)
+        k, j = kj // ny, kj % ny
+        ax, ay, tj = cx[j], cy[j], t[j]
+        hx, hy = 0.5 * ax, 0.5 * ay
+        row_a = out_a[k, j]
+        row_b = out_b[k, j] if two else row_a
+        interior = 0 < j < ny - 1
+        clean = False
+        if interior:
+            if kind == _VORTICITY:
+                _uv_centred_row(u, v, k, j, hx, hy, tj, _VORTICITY, row_a, row_b)
+            elif kind == _DIVERGENCE:
+                _uv_centred_row(u, v, k, j, hx, hy, tj, _DIVERGENCE, row_a, row_b)
+            elif kind == _STRAIN:
+                _uv_centred_row(u, v, k, j, hx, hy, tj, _STRAIN, row_a, row_b)
+            elif kind == _OKUBO_WEISS:
+                _uv_centred_row(u, v, k, j, hx, hy, tj, _OKUBO_WEISS, row_a, row_b)
+            else:
+                _uv_centred_row(u, v, k, j, hx, hy, tj, _ADVECTION, row_a, row_b)
+            bad = _count_nonfinite(row_a, nx - 1)
+            if two:
+                bad += _count_nonfinite(row_b, nx - 1)
+            clean = bad == 0
+        # a clean interior row needs only its two edge columns (nx >= 2)
+        for i in range(0, nx, nx - 1 if clean else 1):
+            edge = not interior or i == 0 or i == nx - 1
+            if not edge and math.isfinite(row_a[i]) and (not two or math.isfinite(row_b[i])):
+                continue  # centred value, valid
+            a, b = _combine(
+                kind,
+                np.float64(u[k, j, i]),
+                np.float64(v[k, j, i]),
+                _dx_at(u, k, j, i, hx, ax),
+                _dy_at(u, k, j, i, hy, ay),
+                _dx_at(v, k, j, i, hx, ax),
+                _dy_at(v, k, j, i, hy, ay),
+                tj,
+            )
+            row_a[i] = a
+            if two:
+                row_b[i] = b
 
 
 # --------------------------------------------------------------------------------------------

@@ -186,6 +186,10 @@ class LossConfig:
         The state's large-scale block against the OI [0.5].
     large_scale_pool : int
         Pooling of the large-scale term, model-grid cells [16].
+    div_smoothing : int
+        4-neighbour averaging passes applied to (u, v) before the divergence and strain terms
+        [5, at 1/20 degree]; the scores smooth by sigma = 1 cell of 1/20 degree only, so on a
+        coarser model grid fewer passes keep the loss closer to what is scored.
     cascade_weights : tuple of float
         Weight of each cascade block's loss, one per block [1, 2, 2].
     """
@@ -200,6 +204,7 @@ class LossConfig:
     large_scale: float = 0.5
     first_guess: float = 0.5
     large_scale_pool: int = 16
+    div_smoothing: int = 5
     cascade_weights: tuple[float, ...] = (1.0, 2.0, 2.0)
 
     def validate(self) -> None:
@@ -208,6 +213,7 @@ class LossConfig:
                      "large_scale", "first_guess"):
             _non_negative(getattr(self, name), name)
         _positive_int(self.large_scale_pool, "large_scale_pool")
+        _positive_int(self.div_smoothing, "div_smoothing", 0)
         for i, w in enumerate(self.cascade_weights):
             _non_negative(w, f"cascade_weights[{i}]")
 

@@ -135,7 +135,7 @@ def plot_maps(rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], lat: n
                            vmax=lim[1], interpolation="nearest", aspect="auto")
             if c == 1:
                 ax.quiver(lon[::step], lat[::step], u[::step, ::step], v[::step, ::step],
-                          color="white", scale=speed_max * 25, width=0.002)
+                          color="white", scale=speed_max * 12, width=0.003)
             ax.set_title(f"{name}: {label}", fontsize=10)
             fig.colorbar(im, ax=ax, shrink=0.85)
     fig.suptitle(title)

@@ -129,10 +129,13 @@ def _gaussian3(field: Tensor, sigma: float = 1.0) -> Tensor:
     )
 
 
-def smoothed_divergence_strain(u: Tensor, v: Tensor, metrics: Metrics) -> tuple[Tensor, Tensor]:
-    """Divergence and strain (m-1 per unit of u, v) after the paper's training smoothing."""
-    u = _gaussian3(_heat_smoothing(u))
-    v = _gaussian3(_heat_smoothing(v))
+def smoothed_divergence_strain(
+    u: Tensor, v: Tensor, metrics: Metrics, passes: int = 5
+) -> tuple[Tensor, Tensor]:
+    """Divergence and strain (m-1 per unit of u, v) after the paper's training smoothing:
+    ``passes`` 4-neighbour averages (paper: 5), then a 3x3 Gaussian of sigma = 1 cell."""
+    u = _gaussian3(_heat_smoothing(u, passes))
+    v = _gaussian3(_heat_smoothing(v, passes))
     du_dx = _stencil_derivative(u, 3) * metrics.inv_dx
     du_dy = _stencil_derivative(u, 2) * metrics.inv_dy
     dv_dx = _stencil_derivative(v, 3) * metrics.inv_dx
@@ -207,8 +210,10 @@ def reconstruction_loss(
         tg_u, tg_v = geostrophic_currents(targets.ssh * scale, targets.metrics)
         terms["uv_geo"] = weighted_mse(ug - tg_u, w) + weighted_mse(vg - tg_v, w)
     if config.div > 0 or config.strain > 0:
-        div, strain = smoothed_divergence_strain(u, v, targets.metrics)
-        div_t, strain_t = smoothed_divergence_strain(targets.u, targets.v, targets.metrics)
+        passes = config.div_smoothing
+        div, strain = smoothed_divergence_strain(u, v, targets.metrics, passes)
+        div_t, strain_t = smoothed_divergence_strain(targets.u, targets.v, targets.metrics,
+                                                     passes)
         if config.div > 0:
             terms["div"] = weighted_mse(DIVERGENCE_SCALE * (div - div_t), w)
         if config.strain > 0:
