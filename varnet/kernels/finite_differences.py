@@ -125,6 +125,8 @@ FloatArray = NDArray[np.float64]
 # only those points, and the domain edges, are recomputed by the general stencil rule
 # (``_dx_at``/``_dy_at``). Both paths give the same value wherever the centred stencil
 # applies: a centred result is finite exactly when every sample it used is finite.
+# Rows are independent, so both kernels spread them over threads (numba ``prange``;
+# ``NUMBA_NUM_THREADS`` caps the count); results do not depend on the number of threads.
 
 # Velocity diagnostics computed by _uv_kernel.
 _VORTICITY, _DIVERGENCE, _STRAIN, _OKUBO_WEISS, _ADVECTION = 0, 1, 2, 3, 4
