@@ -42,7 +42,7 @@ from tqdm import tqdm
 
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.io.readers import AlongTrack, SstField, concat_alongtrack, read_alongtrack
-from varnet.kernels.binning import grid_alongtrack, grid_daily
+from varnet.kernels.binning import grid_alongtrack, grid_daily, regular_centres
 from varnet.kernels.oi import OIConfig, optimal_interpolation
 
 __all__ = [
@@ -79,21 +79,9 @@ _NOON = np.timedelta64(12, "h")
 
 
 def _axis(values: ArrayLike, name: str) -> NDArray[np.float64]:
-    """Validate one axis of cell centres (1-D, finite, >= 2, ascending, regular); return it."""
-    a = np.array(values, dtype=np.float64)  # a copy, so the grid owns its arrays
-    if a.ndim != 1 or a.size < 2:
-        raise ValueError(f"{name}: expected a 1-D array of at least 2 cell centres (degrees), "
-                         f"got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name}: cell centres must be finite")
-    steps = np.diff(a)
-    if not np.all(steps > 0):
-        raise ValueError(f"{name}: cell centres must be strictly ascending")
-    step = (a[-1] - a[0]) / (a.size - 1)
-    off = np.max(np.abs(a - (a[0] + step * np.arange(a.size)))) / step
-    if off > _REGULAR_TOL:
-        raise ValueError(f"{name}: cell centres must be regularly spaced (steps range from "
-                         f"{steps.min():g} to {steps.max():g} degrees)")
+    """Validate one axis of cell centres (1-D, finite, >= 2, ascending, regular); return a
+    read-only copy, so that the grid owns its arrays."""
+    a = np.array(regular_centres(values, name, tolerance=_REGULAR_TOL))
     a.flags.writeable = False
     return a
 

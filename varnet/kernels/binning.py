@@ -119,26 +119,50 @@ def _bin_points(
 # --------------------------------------------------------------------------------------------
 
 
-def _edges(centres: ArrayLike, name: str) -> FloatArray:
-    """Validate 1-D regular ascending cell centres (degrees); return the ``n + 1`` cell edges."""
+def regular_centres(centres: ArrayLike, name: str, tolerance: float = _LATTICE_TOL) -> FloatArray:
+    """Validate 1-D regular ascending cell centres (degrees) and return them as float64.
+
+    Parameters
+    ----------
+    centres : array_like
+        Cell centres, degrees.
+    name : str
+        Name used in error messages.
+    tolerance : float
+        Largest distance of a centre from the regular lattice through the first and last
+        centres, in grid steps.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name``: not 1-D with at least 2 values, non-finite, not strictly ascending,
+        or not regular within ``tolerance``.
+    """
     c = np.asarray(centres, dtype=np.float64)
     if c.ndim != 1 or c.size < 2:
         raise ValueError(
             f"{name}: expected a 1-D array of at least 2 cell centres, got shape {c.shape}"
         )
     if not np.all(np.isfinite(c)):
-        raise ValueError(f"{name}: contains non-finite values")
+        raise ValueError(f"{name}: cell centres must be finite")
     steps = np.diff(c)
     if not np.all(steps > 0):
         raise ValueError(f"{name}: cell centres must be strictly ascending")
     step = (c[-1] - c[0]) / (c.size - 1)
     off_lattice = np.max(np.abs(c - (c[0] + step * np.arange(c.size)))) / step
-    if off_lattice > _LATTICE_TOL:
+    if off_lattice > tolerance:
         raise ValueError(
             f"{name}: cell centres must be regularly spaced (a centre lies "
             f"{off_lattice:.3g} steps away from the regular lattice; steps range "
             f"from {steps.min():g} to {steps.max():g} degrees)"
         )
+    return c
+
+
+def _edges(centres: ArrayLike, name: str) -> FloatArray:
+    """Validate regular cell centres (:func:`regular_centres`); return the ``n + 1`` edges."""
+    c = regular_centres(centres, name)
+    steps = np.diff(c)
     mid = 0.5 * (c[:-1] + c[1:])
     return np.concatenate(([c[0] - 0.5 * steps[0]], mid, [c[-1] + 0.5 * steps[-1]]))
 

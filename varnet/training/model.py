@@ -277,10 +277,11 @@ class EncodedInputs:
 class _Normalised(nn.Module):
     """Shared normalisation buffers and input encoding of both model kinds."""
 
-    def __init__(self, window: int, use_sst: bool, stats: Normalisation) -> None:
+    def __init__(self, config: ModelConfig, window: int, stats: Normalisation) -> None:
         super().__init__()
+        self.config = config
         self.window = window
-        self.use_sst = use_sst
+        self.use_sst = config.use_sst
         self._stats = stats
         for key, value in stats.as_dict().items():
             self.register_buffer(key, torch.tensor(value, dtype=torch.float32))
@@ -323,8 +324,7 @@ class FourDVarNet(_Normalised):
     """
 
     def __init__(self, config: ModelConfig, window: int, stats: Normalisation) -> None:
-        super().__init__(window, config.use_sst, stats)
-        self.config = config
+        super().__init__(config, window, stats)
         channels = len(STATE_BLOCKS) * window
         self.prior = TwoScalePrior(channels, channels, config.dim_ae, config.kernel, config.pool)
         terms = [channels, 2 * window]
@@ -442,8 +442,7 @@ class DirectInversion(_Normalised):
     """
 
     def __init__(self, config: ModelConfig, window: int, stats: Normalisation) -> None:
-        super().__init__(window, config.use_sst, stats)
-        self.config = config
+        super().__init__(config, window, stats)
         c_in = (3 if config.use_sst else 2) * window
         self.prior = TwoScalePrior(c_in, 3 * window, config.dim_ae, config.kernel, config.pool)
 
