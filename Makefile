@@ -28,6 +28,7 @@ demo: venv
 demo-models: venv $(OUT)/osse/truth.nc
 	mkdir -p models/demo
 	for name in $(DEMO_CONFIGS); do \
+	  rm -rf runs/$$name; \
 	  $(BIN)/varnet-train --config configs/$$name.toml --run-dir runs/$$name || exit 1; \
 	  cp runs/$$name/checkpoints/best.pt models/demo/$$name.pt; \
 	  cp runs/$$name/log.csv models/demo/$$name.log.csv; \

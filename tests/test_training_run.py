@@ -84,6 +84,11 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(osse, tmp_path, t
     assert len((run / "log.csv").read_text().splitlines()) == 3
 
 
+def test_a_second_run_into_the_same_directory_is_refused(osse, trained):
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(tiny_config(osse), trained, progress=False)
+
+
 def test_resume_refuses_another_model(osse, tmp_path, trained):
     run = tmp_path / "copy"
     shutil.copytree(trained, run)

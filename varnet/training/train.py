@@ -232,6 +232,9 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
+    if not resume and (run_dir / "log.csv").exists():
+        raise ValueError(f"{run_dir} already holds a run (log.csv); continue it with --resume "
+                         "or give another --run-dir")
     show = progress and rt.is_main
 
     if rt.world > 1 and not rt.is_main:
