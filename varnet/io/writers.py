@@ -14,17 +14,16 @@ no attribute holds a wall-clock time (``date_created`` comes from the arguments)
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import netCDF4
 import numpy as np
 from numpy.typing import ArrayLike
+
+from varnet.io.atomic import atomic_dataset as _atomic_dataset
 
 __all__ = ["write_alongtrack", "write_sst"]
 
@@ -40,35 +39,6 @@ _SST_SCALE = 0.01
 _SST_OFFSET = 273.15
 _SST_FILL = np.int16(-32768)
 _BYTE_FILL = np.int8(-128)
-
-
-@contextlib.contextmanager
-def _atomic_dataset(path: Path) -> Iterator[netCDF4.Dataset]:
-    """Yield a new NetCDF4 dataset that replaces ``path`` only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    ds = netCDF4.Dataset(tmp, "w", clobber=False, format="NETCDF4")
-    try:
-        try:
-            yield ds
-        finally:
-            ds.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable where the OS allows it
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def _pack(

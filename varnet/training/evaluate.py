@@ -95,7 +95,9 @@ def _evaluation_crop(patch: tuple[int, int], stride: tuple[int, int], crop: tupl
                  for p, s, c, n in zip(patch, stride, crop, shape, strict=True))
 
 
-def _model_arrays(loaded: LoadedModel, osse: Path, progress: bool) -> PeriodArrays:
+def arrays_for_test_period(loaded: LoadedModel, osse: Path, progress: bool) -> PeriodArrays:
+    """A model's inputs and truth on its grid over its test period, plus half a window of
+    margin on each side (so that every test day can be a window's centre day)."""
     d = loaded.config.data
     half = dt.timedelta(days=d.window_days // 2)
     start, end = d.test[0] - half, d.test[1] + half
@@ -204,7 +206,7 @@ def evaluate(
     mid = len(days) // 2
     maps["Truth"] = (true_ssh[mid], true_u[mid], true_v[mid])
     for loaded, name in zip(models, names, strict=True):
-        arrays = _model_arrays(loaded, osse, progress)
+        arrays = arrays_for_test_period(loaded, osse, progress)
         d = loaded.config.data
         crop = _evaluation_crop(d.patch, d.stride, d.weight_crop[1:],
                                 (arrays.lat.size, arrays.lon.size))

@@ -1,0 +1,149 @@
+"""``varnet-export``: a checkpoint to one verified, self-describing, unrolled ONNX graph.
+
+    varnet-export CHECKPOINT -o model.onnx [--no-verify] [--osse DIR] [--windows N]
+                  [--scores CSV] [--fp16]
+
+The checkpoint's evaluation scores are read from ``--scores`` or, by default, from the
+``evaluation/scores.csv`` that ``varnet-train evaluate`` wrote beside it (next to a
+``.pt`` file, or in its run directory). Verification (default on) compares ONNX Runtime with
+PyTorch on held-back windows of the test period and deletes the export if it fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("varnet.export")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def scores_path_for(checkpoint: Path) -> Path | None:
+    """The ``evaluation/scores.csv`` beside a checkpoint or in its run directory, if any."""
+    for folder in (checkpoint.parent, checkpoint.parent.parent):
+        candidate = folder / "evaluation" / "scores.csv"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_scores(path: Path, method: str) -> dict[str, float]:
+    """The row ``method`` of a score table CSV (``varnet-train evaluate``).
+
+    Raises
+    ------
+    ValueError
+        If the file has no such row.
+    """
+    import pandas as pd
+
+    table = pd.read_csv(path)
+    rows = table[table["method"] == method]
+    if rows.empty:
+        raise ValueError(f"{path}: no row '{method}' (rows: {', '.join(table['method'])})")
+    return {k: float(v) for k, v in rows.iloc[0].drop("method").items()}
+
+
+@click.command(help=__doc__)
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="ONNX file to write.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Compare with PyTorch on held-back test windows; fail above rel-L2 1e-5.")
+@click.option("--osse", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Synthetic ocean for verification (default: the training one).")
+@click.option("--windows", type=int, default=8, show_default=True,
+              help="Held-back windows to verify on.")
+@click.option("--scores", "scores_csv", type=click.Path(exists=True, dir_okay=False,
+                                                       path_type=Path),
+              help="Score table CSV to take the model's scores from.")
+@click.option("--fp16", is_flag=True,
+              help="Also write a float16 variant (for GPUs) as OUTPUT with .fp16.onnx, "
+                   "verified against the float32 graph.")
+@click.option("--quiet", is_flag=True, help="Warnings only.")
+def main(checkpoint: Path, output: Path, verify: bool, osse: Path | None, windows: int,
+         scores_csv: Path | None, fp16: bool, quiet: bool) -> None:
+    """Entry point of ``varnet-export``."""
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%S")
+    for noisy in ("torch", "onnxscript", "torch.onnx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    from varnet.export.graph import ExportError, export_model, save_model
+    from varnet.training.checkpoint import load_checkpoint
+    from varnet.training.evaluate import method_name
+
+    try:
+        loaded = load_checkpoint(checkpoint)
+    except ValueError as exc:
+        _fail(str(exc))
+    scores: dict[str, float] = {}
+    source = scores_csv or scores_path_for(checkpoint)
+    if source is None:
+        log.warning("no evaluation/scores.csv beside %s: the metadata will hold no scores "
+                    "(pass --scores)", checkpoint)
+    else:
+        try:
+            scores = read_scores(source, method_name(loaded))
+        except (ValueError, KeyError) as exc:
+            _fail(f"scores: {exc}")
+    started = time.perf_counter()
+    click.echo(f"exporting {checkpoint} ({method_name(loaded)}, "
+               f"{loaded.config.model.n_grad} x {loaded.config.model.n_cascades} solver steps)")
+    try:
+        exported = export_model(loaded, scores)
+    except ExportError as exc:
+        _fail(f"{checkpoint}: {exc}")
+    # written beside the output and renamed only once verified: an existing model there is
+    # never replaced by one that failed
+    staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
+    try:
+        save_model(exported.model, staged)
+        size = staged.stat().st_size / 2**20
+        click.echo(f"exported {len(exported.model.graph.node)} nodes, {size:.1f} MiB, opset "
+                   f"{exported.metadata.opset}, in {time.perf_counter() - started:.0f} s; "
+                   f"model id {exported.metadata.model_id}")
+        if verify:
+            _verify(loaded, staged, osse, windows)
+        os.replace(staged, output)
+    finally:
+        staged.unlink(missing_ok=True)
+    click.echo(f"wrote {output}" + ("" if verify else " (not verified)"))
+    if fp16:
+        _export_fp16(loaded, output, osse, windows)
+
+
+def _verify(loaded, output: Path, osse: Path | None, windows: int) -> None:
+    from varnet.export.verify import verify
+
+    report = verify(loaded, output, osse, windows=windows, progress=True)
+    for line in report.lines():
+        click.echo(line)
+    if not report.passed:
+        _fail("parity check failed: nothing written")
+
+
+def _export_fp16(loaded, output: Path, osse: Path | None, windows: int) -> None:
+    from varnet.export.precision import FLOAT16_TOLERANCE, to_float16
+    from varnet.export.verify import load_held_back_windows, verify_against
+
+    half = output.with_suffix(".fp16.onnx")
+    to_float16(output, half)
+    inputs, days = load_held_back_windows(loaded, osse, windows)
+    report = verify_against(output, half, inputs, FLOAT16_TOLERANCE, provider="auto",
+                            days=days)
+    for line in report.lines():
+        click.echo(line)
+    if not report.passed:
+        half.unlink(missing_ok=True)
+        _fail(f"{half}: float16 parity check failed; the file was removed")
+    click.echo(f"wrote {half}")

@@ -1,0 +1,392 @@
+"""Typed configuration of operations (``varnet-ops --config ops.toml``).
+
+An operations configuration is a TOML file with a top-level ``name`` and the tables
+``[region]`` (the model grid of the products), ``[model]`` (the ONNX model and how to run it),
+``[paths]`` (inbox, archive, quarantine, products and state folders), ``[schedule]`` (when the
+daemon runs) and ``[production]`` (latency, re-issues, workers, accepted inputs). Every value
+is checked when the file is read and a wrong one is reported with its dotted key
+(``production.reissue_days: must be >= lag_days (2), got 1``).
+
+Read it with :func:`load_ops_config`, which also resolves relative paths against the folder of
+the configuration file; :func:`varnet.config.load_toml` alone leaves them as written.
+``configs/ops-demo.toml`` is the configuration of the embedded synthetic ocean.
+
+No torch here: operations hosts import this module.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from varnet.config import ConfigError, load_toml, require
+
+if TYPE_CHECKING:
+    from varnet.inputs import ModelGrid
+
+__all__ = [
+    "PROVIDERS",
+    "SST_LEVELS",
+    "ModelConfig",
+    "OpsConfig",
+    "PathsConfig",
+    "ProductionConfig",
+    "RegionConfig",
+    "ScheduleConfig",
+    "load_ops_config",
+]
+
+#: ONNX Runtime execution providers the configuration may ask for.
+PROVIDERS = ("cpu", "cuda", "auto")
+#: GHRSST processing levels, in varnet's default order of preference.
+SST_LEVELS = ("L4", "L3S", "L3C", "L3U")
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_MISSION_RE = re.compile(r"^[a-z0-9]+$")
+#: Names of the file-system paths of ``[paths]``, in the order they are checked.
+_PATH_KEYS = ("inbox", "archive", "quarantine", "products", "state")
+
+
+@dataclass(frozen=True)
+class RegionConfig:
+    """The regular lon/lat model grid of the products (cell centres, degrees).
+
+    Attributes
+    ----------
+    lat_min : float
+        Latitude of the centres of the first (southernmost) row, degrees north.
+    lon_min : float
+        Longitude of the centres of the first (westernmost) column, degrees east.
+    resolution_deg : float
+        Cell size along both axes, degrees.
+    nlat, nlon : int
+        Number of rows and columns.
+    """
+
+    lat_min: float
+    lon_min: float
+    resolution_deg: float
+    nlat: int
+    nlon: int
+
+    def validate(self) -> None:
+        require(0.0 < self.resolution_deg <= 10.0, "resolution_deg",
+                f"must be in (0, 10] degrees, got {self.resolution_deg}")
+        require(self.nlat >= 2, "nlat", f"must be >= 2, got {self.nlat}")
+        require(self.nlon >= 2, "nlon", f"must be >= 2, got {self.nlon}")
+        require(self.lat_min >= -90.0 and self.lat_max <= 90.0, "lat_min",
+                f"the cell centres {self.lat_min:g}..{self.lat_max:g} N must stay within "
+                "90 S..90 N")
+        require(-180.0 <= self.lon_min < 360.0, "lon_min",
+                f"must be in [-180, 360) degrees east, got {self.lon_min}")
+        require(self.nlon * self.resolution_deg <= 360.0, "nlon",
+                f"{self.nlon} cells of {self.resolution_deg:g} degrees span more than 360 "
+                "degrees of longitude")
+
+    @property
+    def lat_max(self) -> float:
+        """Latitude of the centres of the last row, degrees north."""
+        return self.lat_min + (self.nlat - 1) * self.resolution_deg
+
+    @property
+    def lon_max(self) -> float:
+        """Longitude of the centres of the last column, degrees east."""
+        return self.lon_min + (self.nlon - 1) * self.resolution_deg
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Number of cells ``(nlat, nlon)``."""
+        return (self.nlat, self.nlon)
+
+    def centres(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Cell-centre coordinates of the grid.
+
+        Returns
+        -------
+        lat : numpy.ndarray of float64, shape (nlat,)
+            Latitudes of the row centres, degrees north, ascending.
+        lon : numpy.ndarray of float64, shape (nlon,)
+            Longitudes of the column centres, degrees east, ascending.
+        """
+        lat = self.lat_min + self.resolution_deg * np.arange(self.nlat, dtype=np.float64)
+        lon = self.lon_min + self.resolution_deg * np.arange(self.nlon, dtype=np.float64)
+        return lat, lon
+
+    def model_grid(self) -> ModelGrid:
+        """The grid as a :class:`varnet.inputs.ModelGrid` (imported on first use).
+
+        Returns
+        -------
+        varnet.inputs.ModelGrid
+            The cell centres of :meth:`centres`, degrees.
+        """
+        from varnet.inputs import ModelGrid
+
+        lat, lon = self.centres()
+        return ModelGrid(lat, lon)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The ONNX model and how ONNX Runtime runs it.
+
+    Attributes
+    ----------
+    path : str
+        The ``.onnx`` file (from ``varnet-export``). :func:`load_ops_config` makes a relative
+        path absolute, relative to the configuration file's folder.
+    provider : {"cpu", "cuda", "auto"}
+        Execution provider; ``"auto"`` takes CUDA where it loads, else the CPU.
+    threads : int
+        ONNX Runtime intra-op threads (CPU provider), at least 1.
+    batch_size : int
+        Patches per inference call, at least 1.
+    """
+
+    path: str
+    provider: str = "auto"
+    threads: int = 1
+    batch_size: int = 1
+
+    def validate(self) -> None:
+        require(bool(self.path.strip()), "path", "must name the ONNX model file")
+        require(self.provider in PROVIDERS, "provider",
+                f"must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+        require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Folders of operations. :func:`load_ops_config` makes relative paths absolute.
+
+    Attributes
+    ----------
+    inbox : str
+        Where new observation files arrive (searched recursively by ingest).
+    archive : str
+        Validated inputs, as ``alongtrack/YYYY/MM/`` and ``sst/YYYY/MM/``.
+    quarantine : str
+        Rejected inputs, as ``YYYYMMDD/`` (ingest day) with a ``NAME.reason.txt`` each.
+    products : str
+        The daily product files.
+    state : str
+        The ledger (``ledger.sqlite``), the locks and the status file.
+    """
+
+    inbox: str
+    archive: str
+    quarantine: str
+    products: str
+    state: str
+
+    def validate(self) -> None:
+        for key in _PATH_KEYS:
+            require(bool(getattr(self, key).strip()), key, "must name a folder")
+        normal = {key: os.path.normpath(getattr(self, key)) for key in _PATH_KEYS}
+        for i, a in enumerate(_PATH_KEYS):
+            for b in _PATH_KEYS[i + 1:]:
+                require(normal[a] != normal[b], b, f"is the same folder as paths.{a} "
+                        f"({getattr(self, a)!r}); every path needs its own folder")
+        inbox = normal["inbox"]
+        for key in _PATH_KEYS[1:]:
+            require(not _inside(normal[key], inbox), key,
+                    f"{getattr(self, key)!r} lies inside paths.inbox, which ingest searches "
+                    "recursively; put it elsewhere")
+            require(not _inside(inbox, normal[key]), "inbox",
+                    f"{self.inbox!r} lies inside paths.{key}; put it elsewhere")
+
+    @property
+    def ledger_file(self) -> Path:
+        """The SQLite ledger, ``{state}/ledger.sqlite``."""
+        return Path(self.state) / "ledger.sqlite"
+
+    @property
+    def daemon_lock_file(self) -> Path:
+        """The daemon's single-instance lock, ``{state}/daemon.lock``."""
+        return Path(self.state) / "daemon.lock"
+
+    @property
+    def status_file(self) -> Path:
+        """The daemon's status file, ``{state}/status.json``."""
+        return Path(self.state) / "status.json"
+
+
+def _inside(path: str, folder: str) -> bool:
+    """Whether the normalised ``path`` lies strictly inside the normalised ``folder``."""
+    folder = folder.rstrip(os.sep) + os.sep
+    return path.startswith(folder) if folder != os.sep else path != os.sep
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When the daemon runs.
+
+    Attributes
+    ----------
+    cron : str
+        Five-field cron expression (minute hour day-of-month month day-of-week), in UTC,
+        e.g. ``"30 6 * * *"`` for 06:30 UTC every day.
+    misfire_grace_minutes : int
+        A run that could not start on time (host asleep, daemon down) still starts if it is
+        at most this late, minutes; at least 1.
+    """
+
+    cron: str = "30 6 * * *"
+    misfire_grace_minutes: int = 60
+
+    def validate(self) -> None:
+        fields = self.cron.split()
+        require(len(fields) == 5, "cron",
+                f"expected 5 fields (minute hour day-of-month month day-of-week, in UTC), "
+                f"got {len(fields)} in {self.cron!r}")
+        problem = _crontab_problem(self.cron)
+        require(problem is None, "cron", f"{self.cron!r} is not a valid cron expression: "
+                f"{problem}")
+        require(self.misfire_grace_minutes >= 1, "misfire_grace_minutes",
+                f"must be >= 1 minute, got {self.misfire_grace_minutes}")
+
+
+def _crontab_problem(cron: str) -> str | None:
+    """APScheduler's objection to ``cron`` (None if it accepts it or is not installed)."""
+    try:
+        from apscheduler.triggers.cron import CronTrigger
+    except ImportError:
+        return None
+    try:
+        CronTrigger.from_crontab(cron, timezone="UTC")
+    except (ValueError, TypeError, KeyError) as exc:
+        return str(exc) or type(exc).__name__
+    return None
+
+
+@dataclass(frozen=True)
+class ProductionConfig:
+    """What is produced when, and from which inputs.
+
+    Attributes
+    ----------
+    lag_days : int
+        The product of day D is first made on day D + ``lag_days`` (UTC), at least 0.
+    reissue_days : int
+        The product of day D is made again on later days while observations of its window
+        keep arriving, until the production day passes D + ``reissue_days``; its last issue is
+        then final. At least ``lag_days``.
+    workers : int
+        Product days made in parallel (processes), at least 1.
+    sst_levels : tuple of str
+        GHRSST levels accepted, most preferred first (from L4, L3S, L3C, L3U); ingest
+        quarantines files of other levels.
+    missions : tuple of str
+        Altimetry missions accepted (short names such as ``"j3"``, ``"s3a"``); empty accepts
+        every mission. Ingest quarantines files of other missions.
+    first_day : datetime.date or None
+        Earliest data day of interest; ingest quarantines older files as out of window.
+        None (the default) accepts any past day (reprocessing needs old data).
+    """
+
+    lag_days: int = 1
+    reissue_days: int = 3
+    workers: int = 1
+    sst_levels: tuple[str, ...] = SST_LEVELS
+    missions: tuple[str, ...] = ()
+    first_day: dt.date | None = None
+
+    def validate(self) -> None:
+        require(self.lag_days >= 0, "lag_days", f"must be >= 0, got {self.lag_days}")
+        require(self.reissue_days >= self.lag_days, "reissue_days",
+                f"must be >= lag_days ({self.lag_days}), got {self.reissue_days}")
+        require(self.workers >= 1, "workers", f"must be >= 1, got {self.workers}")
+        require(len(self.sst_levels) >= 1, "sst_levels",
+                f"must list at least one of {', '.join(SST_LEVELS)}")
+        for i, level in enumerate(self.sst_levels):
+            require(level in SST_LEVELS, f"sst_levels[{i}]",
+                    f"unknown GHRSST level {level!r}; expected one of {', '.join(SST_LEVELS)}")
+        require(len(set(self.sst_levels)) == len(self.sst_levels), "sst_levels",
+                f"lists a level twice: {list(self.sst_levels)}")
+        for i, mission in enumerate(self.missions):
+            require(bool(_MISSION_RE.match(mission)), f"missions[{i}]",
+                    f"mission short names are lowercase letters and digits (e.g. 'j3', "
+                    f"'s3a'), got {mission!r}")
+        require(len(set(self.missions)) == len(self.missions), "missions",
+                f"lists a mission twice: {list(self.missions)}")
+
+
+@dataclass(frozen=True)
+class OpsConfig:
+    """The whole operations configuration.
+
+    Attributes
+    ----------
+    name : str
+        Region or product name used in product file names: lowercase letters, digits and
+        hyphens, starting with a letter or digit.
+    region : RegionConfig
+    model : ModelConfig
+    paths : PathsConfig
+    schedule : ScheduleConfig
+    production : ProductionConfig
+    """
+
+    name: str
+    region: RegionConfig
+    model: ModelConfig
+    paths: PathsConfig
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    production: ProductionConfig = field(default_factory=ProductionConfig)
+
+    def validate(self) -> None:
+        require(bool(_NAME_RE.match(self.name)), "name",
+                f"must be lowercase letters, digits and hyphens (e.g. 'gulfstream-demo'), "
+                f"got {self.name!r}")
+
+
+def _resolve(value: str, base: Path) -> str:
+    """``value`` as an absolute, normalised path; relative paths are taken from ``base``."""
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = base / path
+    return os.path.abspath(path)
+
+
+def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
+    """Read and validate an operations configuration, resolving its paths.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The TOML file.
+
+    Returns
+    -------
+    OpsConfig
+        The configuration, with ``model.path`` and every ``paths.*`` absolute: a relative path
+        is taken from the folder holding the configuration file (not the current folder), and
+        ``~`` is expanded.
+
+    Raises
+    ------
+    ConfigError
+        If the file cannot be read or parsed, or a value is missing, of the wrong type or out
+        of range; the message names the file and the dotted key.
+    """
+    path = Path(path)
+    config = load_toml(OpsConfig, path)
+    base = path.absolute().parent
+    paths = dataclasses.replace(
+        config.paths, **{key: _resolve(getattr(config.paths, key), base) for key in _PATH_KEYS}
+    )
+    model = dataclasses.replace(config.model, path=_resolve(config.model.path, base))
+    try:
+        paths.validate()
+    except ConfigError as err:  # two paths written differently may resolve to one folder
+        raise ConfigError(f"paths.{err.key}", err.message, str(path)) from None
+    return dataclasses.replace(config, paths=paths, model=model)

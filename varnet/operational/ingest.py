@@ -1,0 +1,870 @@
+"""Ingest: move new observation files from the inbox into the archive, or into quarantine.
+
+For every file under the inbox (searched recursively, links never followed),
+:func:`ingest`
+
+1. recognises it by name: a CMEMS L3 along-track file or a GHRSST file
+   (:mod:`varnet.io.names`); anything else is quarantined as an unrecognised file name;
+2. checks the name against the configuration: data day not in the future nor before
+   ``production.first_day``, production day not before the data day, mission in
+   ``production.missions`` (if set), GHRSST level in ``production.sst_levels``;
+3. opens it with the one reader of training and operations (:func:`~varnet.io.readers.
+   read_alongtrack`, :func:`~varnet.io.readers.read_sst`, which check variables, units, CF
+   decoding, times, value ranges and coordinates) and checks in addition that it holds at
+   least one valid value (an along-track file without any point, an empty pass, is valid;
+   one whose points all lack a value is not), that an SST file's time lies within the day
+   its name gives and its variable matches the level in its name, and that its grid
+   overlaps the region;
+4. deduplicates: a file whose bytes are already archived is removed from the inbox (a no-op);
+   a file with the same data as an archived one (along-track: same mission and data day;
+   SST: same name) replaces it only if it is a later production (later production day,
+   delayed-time over near-real-time, later ``date_created``), and is quarantined as a
+   duplicate otherwise;
+5. moves a good file atomically (copy to a hidden temporary file in the destination folder,
+   checked against the SHA-256 of the original, then :func:`os.replace`, then removal from
+   the inbox) to ``archive/alongtrack/YYYY/MM/`` or ``archive/sst/YYYY/MM/`` (data day), and a
+   bad one to ``quarantine/YYYYMMDD/`` (ingest day, UTC) next to ``NAME.reason.txt``, a note a
+   person can read. Every file is recorded in the ledger with its SHA-256.
+
+A file replaced by a later production of the same name is kept in the quarantine with a note
+(status ``superseded`` in the ledger); one replaced by a later production under another name
+stays in the archive, where :func:`varnet.inputs.find_input_files` also prefers the later one.
+Entries whose names mark a transfer in progress (a leading dot, ``.tmp``, ``.part``...) are
+left in the inbox.
+
+Only a file's base name is ever used to build a destination, and names with path separators,
+``..`` or control characters are quarantined under a sanitised name, so no inbox name can put
+a file outside the archive or the quarantine. One bad file never stops the others; a file that
+cannot be handled at all (e.g. a full disk) stays in the inbox for the next run. Each file gets
+one log line on the ``varnet.ops.ingest`` logger.
+
+No torch here: operations hosts import this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import os
+import re
+import secrets
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from varnet.io import readers
+from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
+from varnet.io.readers import InputFileError, read_alongtrack, read_sst
+from varnet.operational.config import SST_LEVELS, OpsConfig, RegionConfig
+from varnet.operational.ledger import InputRecord, InstanceLock, Ledger, utc_now, utc_timestamp
+
+__all__ = [
+    "ACTIONS",
+    "FileOutcome",
+    "IngestReport",
+    "IngestSettings",
+    "ingest",
+]
+
+log = logging.getLogger("varnet.ops.ingest")
+
+#: What ingest did with a file: ``archived`` (new), ``replaced`` (archived, superseding an
+#: earlier production of the same data), ``duplicate`` (identical file already archived;
+#: removed from the inbox), ``quarantined``, ``skipped`` (left in the inbox for a later run:
+#: still arriving), ``error`` (could not be handled; left in the inbox).
+ACTIONS = ("archived", "replaced", "duplicate", "quarantined", "skipped", "error")
+
+#: Name endings of files still being transferred; they are left alone.
+_IN_PROGRESS_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".filepart", ".crdownload",
+                         ".download", ".lock")
+_CHUNK = 1 << 20
+_ALONGTRACK_PATTERN = "{nrt|dt}_global_{mission}_phy_l3_{YYYYMMDD}_{YYYYMMDD}.nc"
+_GHRSST_PATTERN = ("YYYYMMDDHHMMSS-<RDAC>-<L4|L3S|L3C|L3U>_GHRSST-<SSTtype>-<product>"
+                   "-v02.0-fv<NN.N>.nc")
+_ONE_DAY = np.timedelta64(1, "D")
+
+
+# --------------------------------------------------------------------------------------------
+# settings and report
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Where ingest reads and writes, and what it accepts.
+
+    Attributes
+    ----------
+    inbox, archive, quarantine : pathlib.Path
+        The folders (created when needed).
+    missions : tuple of str
+        Accepted along-track missions; empty accepts all.
+    sst_levels : tuple of str
+        Accepted GHRSST levels.
+    first_day : datetime.date or None
+        Earliest accepted data day (None: no limit).
+    region : RegionConfig or None
+        The product region; SST grids must overlap it (None: not checked).
+    min_age_s : float
+        Files modified less than this many seconds ago are left for the next run (they may
+        still be arriving), seconds.
+    """
+
+    inbox: Path
+    archive: Path
+    quarantine: Path
+    missions: tuple[str, ...] = ()
+    sst_levels: tuple[str, ...] = SST_LEVELS
+    first_day: dt.date | None = None
+    region: RegionConfig | None = None
+    min_age_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("inbox", "archive", "quarantine"):
+            object.__setattr__(self, name, Path(os.path.abspath(getattr(self, name))))
+        object.__setattr__(self, "missions", tuple(self.missions))
+        object.__setattr__(self, "sst_levels", tuple(self.sst_levels))
+
+    @classmethod
+    def from_config(cls, config: OpsConfig, *, min_age_s: float = 0.0) -> IngestSettings:
+        """The settings of an operations configuration (paths, filters and region)."""
+        return cls(
+            inbox=Path(config.paths.inbox), archive=Path(config.paths.archive),
+            quarantine=Path(config.paths.quarantine), missions=config.production.missions,
+            sst_levels=config.production.sst_levels, first_day=config.production.first_day,
+            region=config.region, min_age_s=min_age_s,
+        )
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What ingest did with one inbox file.
+
+    Attributes
+    ----------
+    source : pathlib.Path
+        The file in the inbox.
+    action : str
+        One of :data:`ACTIONS`.
+    kind : {"alongtrack", "sst", "unknown"}
+    destination : pathlib.Path or None
+        Where it went (archive or quarantine), or the archived file it duplicates.
+    reason : str or None
+        Why it was quarantined, skipped or not handled; what it duplicates or replaced.
+    data_day : datetime.date or None
+        Data day from the name.
+    mission, level : str or None
+        Along-track mission, GHRSST level.
+    sha256 : str or None
+        SHA-256 of its bytes (None where it was not read).
+    """
+
+    source: Path
+    action: str
+    kind: str = "unknown"
+    destination: Path | None = None
+    reason: str | None = None
+    data_day: dt.date | None = None
+    mission: str | None = None
+    level: str | None = None
+    sha256: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The file's name in the inbox."""
+        return self.source.name
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """Everything one :func:`ingest` call did, one outcome per inbox entry (sorted by path).
+
+    Attributes
+    ----------
+    outcomes : tuple of FileOutcome
+    started_at, finished_at : str
+        UTC timestamps.
+    """
+
+    outcomes: tuple[FileOutcome, ...]
+    started_at: str
+    finished_at: str
+
+    def _where(self, *actions: str) -> tuple[FileOutcome, ...]:
+        return tuple(o for o in self.outcomes if o.action in actions)
+
+    @property
+    def archived(self) -> tuple[FileOutcome, ...]:
+        """Files archived (``archived`` and ``replaced``)."""
+        return self._where("archived", "replaced")
+
+    @property
+    def quarantined(self) -> tuple[FileOutcome, ...]:
+        """Files quarantined."""
+        return self._where("quarantined")
+
+    @property
+    def duplicates(self) -> tuple[FileOutcome, ...]:
+        """Files identical to archived ones, removed from the inbox."""
+        return self._where("duplicate")
+
+    @property
+    def skipped(self) -> tuple[FileOutcome, ...]:
+        """Files left in the inbox for a later run."""
+        return self._where("skipped")
+
+    @property
+    def errors(self) -> tuple[FileOutcome, ...]:
+        """Files that could not be handled (left in the inbox)."""
+        return self._where("error")
+
+    @property
+    def days_changed(self) -> tuple[dt.date, ...]:
+        """Data days that received archived files, sorted: products reading them may need a
+        re-issue."""
+        return tuple(sorted({o.data_day for o in self.archived if o.data_day is not None}))
+
+    def summary(self) -> str:
+        """One line, e.g. ``"5 files: 3 archived, 1 quarantined, 1 duplicate"``."""
+        counts = [(a, sum(o.action == a for o in self.outcomes)) for a in ACTIONS]
+        parts = [f"{n} {a}" for a, n in counts if n]
+        total = len(self.outcomes)
+        return f"{total} file{'s' if total != 1 else ''}" + (": " + ", ".join(parts)
+                                                            if parts else "")
+
+
+# --------------------------------------------------------------------------------------------
+# the entry point
+
+
+def ingest(
+    source: OpsConfig | IngestSettings,
+    ledger: Ledger | None = None,
+    *,
+    today: dt.date | None = None,
+    lock_timeout_s: float = 600.0,
+    progress: bool = False,
+) -> IngestReport:
+    """Ingest every file of the inbox: archive the good ones, quarantine the bad ones.
+
+    Parameters
+    ----------
+    source : OpsConfig or IngestSettings
+        The configuration (as from :func:`varnet.operational.config.load_ops_config`), or
+        explicit folders and filters.
+    ledger : Ledger, optional
+        The ledger to record files in; by default the configuration's
+        (``{paths.state}/ledger.sqlite``), which requires ``source`` to be an ``OpsConfig``.
+    today : datetime.date, optional
+        The ingest day (UTC): files of later data or production days are quarantined, and the
+        quarantine folder is named after it. Defaults to the current UTC day.
+    lock_timeout_s : float, optional
+        How long to wait for another ingest of the same ledger to finish, seconds
+        (``{ledger folder}/ingest.lock``).
+    progress : bool, optional
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    IngestReport
+        One outcome per inbox entry.
+
+    Raises
+    ------
+    TypeError
+        If no ledger is given and ``source`` is not an ``OpsConfig``.
+    varnet.operational.ledger.LockHeldError
+        If another ingest still runs after ``lock_timeout_s``.
+    """
+    settings = source if isinstance(source, IngestSettings) else IngestSettings.from_config(
+        source)
+    own_ledger = ledger is None
+    if ledger is None:
+        if not isinstance(source, OpsConfig):
+            raise TypeError("ingest: pass a Ledger when source is not an OpsConfig")
+        ledger = Ledger.for_config(source)
+    today = today or dt.datetime.now(dt.UTC).date()
+    started = utc_now()
+    lock = InstanceLock(ledger.path.parent / "ingest.lock", "varnet-ops ingest")
+    lock.acquire(timeout_s=lock_timeout_s)
+    try:
+        settings.inbox.mkdir(parents=True, exist_ok=True)
+        ctx = _Context(settings, ledger, today)
+        entries = sorted(_inbox_entries(settings.inbox))
+        if progress:
+            from tqdm import tqdm
+
+            entries = tqdm(entries, desc="ingest", unit="file")
+        outcomes = tuple(_ingest_entry(path, ctx) for path in entries)
+    finally:
+        lock.release()
+        if own_ledger:
+            ledger.close()
+    report = IngestReport(outcomes, started, utc_now())
+    if outcomes:
+        log.info("ingest of %s done: %s", settings.inbox, report.summary())
+    return report
+
+
+@dataclass
+class _Context:
+    settings: IngestSettings
+    ledger: Ledger
+    today: dt.date
+    stamp: str = field(default_factory=utc_now)
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.settings.quarantine / f"{self.today:%Y%m%d}"
+
+
+def _inbox_entries(inbox: Path) -> Iterator[Path]:
+    """Every file and link under ``inbox``, not following links to folders."""
+    for folder, dirnames, filenames in os.walk(inbox, followlinks=False):
+        base = Path(folder)
+        for name in dirnames:
+            if (base / name).is_symlink():
+                yield base / name
+        for name in filenames:
+            yield base / name
+
+
+def _ingest_entry(path: Path, ctx: _Context) -> FileOutcome:
+    """Handle one inbox entry; anything unexpected leaves it in the inbox as an error."""
+    try:
+        return _ingest_file(path, ctx)
+    except Exception as exc:  # one file must never stop the others
+        reason = f"{type(exc).__name__}: {exc}"
+        log.error("could not ingest %s (left in the inbox for the next run): %s",
+                  _show(path.name), reason)
+        return FileOutcome(source=path, action="error", reason=reason)
+
+
+# --------------------------------------------------------------------------------------------
+# one file
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What a recognised file name says."""
+
+    kind: str
+    data_day: dt.date
+    mission: str | None = None
+    level: str | None = None
+    product: str | None = None
+    production_day: dt.date | None = None
+
+    def describe(self) -> str:
+        what = f"mission {self.mission}" if self.kind == "alongtrack" else f"level {self.level}"
+        return f"{self.kind} {what}, data day {self.data_day}"
+
+
+def _ingest_file(path: Path, ctx: _Context) -> FileOutcome:
+    name = path.name
+    unsafe = _unsafe_name(name)
+    if unsafe is not None:
+        return _quarantine_entry(path, ctx, f"unsafe file name: {unsafe}; only plain names "
+                                 "are accepted")
+    if _in_progress(name):
+        return _skip(path, "temporary name of a file still arriving")
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        target = os.readlink(path)
+        return _quarantine_entry(path, ctx, f"symbolic link to {target!r}; links are never "
+                                 "followed (one could point anywhere) - put the file itself "
+                                 "in the inbox")
+    if not stat.S_ISREG(info.st_mode):
+        return _quarantine_entry(path, ctx, "not a regular file")
+    age = time.time() - info.st_mtime
+    if ctx.settings.min_age_s > 0 and age < ctx.settings.min_age_s:
+        return _skip(path, f"modified {age:.0f} s ago, less than {ctx.settings.min_age_s:g} s: "
+                     "it may still be arriving")
+
+    sha, size = _sha256(path)
+    for rec in ctx.ledger.find_inputs(sha256=sha, status="ok"):
+        if Path(rec.path).is_file():
+            path.unlink()
+            log.info("duplicate %s: identical to %s archived %s; removed from the inbox",
+                     _show(name), rec.path, rec.ingested_at)
+            return FileOutcome(source=path, action="duplicate", kind=rec.kind,
+                               destination=Path(rec.path), reason=f"identical to {rec.path}",
+                               data_day=rec.data_day, mission=rec.mission, level=rec.level,
+                               sha256=sha)
+        ctx.ledger.set_input_status(rec.id, "superseded", reason="archived file missing; "
+                                    f"re-ingested from {name} on {ctx.stamp}")
+        log.warning("%s: archived file %s is missing; archiving this copy again", _show(name),
+                    rec.path)
+
+    ident = _recognise(name)
+    if ident is None:
+        return _quarantine(path, ctx, sha, size, None, None, (
+            f"unrecognised file name; expected a CMEMS L3 along-track name "
+            f"{_ALONGTRACK_PATTERN} or a GHRSST name {_GHRSST_PATTERN}"))
+    problem = _name_problem(ident, ctx)
+    created = None
+    if problem is None:
+        problem, created = _content_problem(path, ident, ctx.settings)
+    if problem is not None:
+        return _quarantine(path, ctx, sha, size, ident, created, problem)
+    return _archive(path, ctx, sha, size, ident, created)
+
+
+def _skip(path: Path, reason: str) -> FileOutcome:
+    log.info("skipped %s: %s", _show(path.name), reason)
+    return FileOutcome(source=path, action="skipped", reason=reason)
+
+
+def _recognise(name: str) -> _Identity | None:
+    """The identity a file name gives, or None if it is neither along-track nor GHRSST."""
+    with contextlib.suppress(ValueError):
+        at = parse_alongtrack_filename(name)
+        return _Identity(kind="alongtrack", data_day=at.day, mission=at.mission,
+                         product=at.product, production_day=at.production)
+    with contextlib.suppress(ValueError):
+        sst = parse_ghrsst_filename(name)
+        return _Identity(kind="sst", data_day=sst.day, level=sst.level)
+    return None
+
+
+def _name_problem(ident: _Identity, ctx: _Context) -> str | None:
+    """What is wrong with a recognised name given the configuration and the day, if anything."""
+    s, today = ctx.settings, ctx.today
+    if ident.production_day is not None and ident.production_day < ident.data_day:
+        return (f"out of window: production day {ident.production_day} in the file name is "
+                f"before its data day {ident.data_day}")
+    if ident.data_day > today:
+        return (f"out of window: data day {ident.data_day} is in the future (ingest day "
+                f"{today} UTC)")
+    if ident.production_day is not None and ident.production_day > today:
+        return (f"out of window: production day {ident.production_day} is in the future "
+                f"(ingest day {today} UTC)")
+    if s.first_day is not None and ident.data_day < s.first_day:
+        return (f"out of window: data day {ident.data_day} is before production.first_day "
+                f"{s.first_day}")
+    if ident.mission is not None and s.missions and ident.mission not in s.missions:
+        return (f"mission {ident.mission!r} is not accepted (production.missions = "
+                f"{list(s.missions)})")
+    if ident.level is not None and ident.level not in s.sst_levels:
+        return (f"GHRSST level {ident.level} is not accepted (production.sst_levels = "
+                f"{list(s.sst_levels)})")
+    return None
+
+
+def _content_problem(
+    path: Path, ident: _Identity, settings: IngestSettings,
+) -> tuple[str | None, str | None]:
+    """Open and check the file. Returns (problem or None, ``date_created`` or None)."""
+    try:
+        if ident.kind == "alongtrack":
+            problem = _alongtrack_problem(path)
+        else:
+            problem = _sst_problem(path, ident, settings.region)
+        created = None if problem else _date_created(path)
+    except InputFileError as exc:
+        return exc.problem, None
+    except Exception as exc:  # netCDF4/HDF5 raise many types on damaged files
+        return (f"cannot be read ({type(exc).__name__}: {exc}); the file is truncated, corrupt "
+                "or not NetCDF - fetch it again"), None
+    return problem, created
+
+
+def _alongtrack_problem(path: Path) -> str | None:
+    """An empty pass (no point at all) is valid; points that all lack a value are not."""
+    track = read_alongtrack(path)
+    if len(track):
+        return None
+    with readers._open(path) as ds:
+        n = int(ds.variables["time"].size)
+    if n == 0:
+        return None
+    return (f"no data: all {n} points of 'sla_filtered' are missing (fill value or NaN, or "
+            "missing coordinates)")
+
+
+def _sst_problem(path: Path, ident: _Identity, region: RegionConfig | None) -> str | None:
+    field = read_sst(path)
+    expected = "L4" if ident.level == "L4" else "L3"
+    if field.level != expected:
+        variable = "analysed_sst" if field.level == "L4" else "sea_surface_temperature"
+        return (f"the file name says {ident.level} but the file holds {variable!r} "
+                f"({field.level}); expected "
+                f"{'analysed_sst' if expected == 'L4' else 'sea_surface_temperature'!r}")
+    problem = _sst_time_problem(path, ident.data_day)
+    if problem is not None:
+        return problem
+    if not np.isfinite(field.sst_k).any():
+        return (f"no data: all {field.sst_k.size} SST pixels are missing (fill value, NaN, "
+                "land/cloud mask or quality_level below 3)")
+    if region is not None:
+        return _overlap_problem(field, region)
+    return None
+
+
+def _sst_time_problem(path: Path, day: dt.date) -> str | None:
+    """Whether the SST file's time lies within the day of its name (00:00 to 24:00 UTC)."""
+    with readers._open(path) as ds:
+        tvar = ds.variables.get("time")
+        if tvar is None:
+            return None
+        times = readers._decode_time(path, tvar).ravel()
+    start = np.datetime64(day.isoformat(), "ns")
+    outside = (times < start) | (times > start + _ONE_DAY)
+    if outside.any():
+        return (f"out of window: variable 'time' is {readers._when(times[outside][0])}, "
+                f"outside the day {day} named in the file name")
+    return None
+
+
+def _overlap_problem(field: readers.SstField, region: RegionConfig) -> str | None:
+    half = 0.5 * region.resolution_deg
+    lat0, lat1 = region.lat_min - half, region.lat_max + half
+    lon0 = region.lon_min - half
+    lon1 = region.lon_max + half
+    lat_ok = field.lat[0] <= lat1 and field.lat[-1] >= lat0
+    lon_ok = any(field.lon[0] <= lon1 + k and field.lon[-1] >= lon0 + k
+                 for k in (-360.0, 0.0, 360.0))
+    if lat_ok and lon_ok:
+        return None
+    return (f"wrong grid: the SST grid ({field.lat[0]:g} to {field.lat[-1]:g} N, "
+            f"{field.lon[0]:g} to {field.lon[-1]:g} E) does not overlap the region "
+            f"({region.lat_min:g} to {region.lat_max:g} N, {region.lon_min:g} to "
+            f"{region.lon_max:g} E)")
+
+
+def _date_created(path: Path) -> str | None:
+    """The file's ``date_created`` as a ledger timestamp (None if absent or unreadable)."""
+    with readers._open(path) as ds:
+        text = str(ds.getncattr("date_created")) if "date_created" in ds.ncattrs() else None
+    if not text:
+        return None
+    try:
+        return utc_timestamp(dt.datetime.fromisoformat(text.strip()))
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# archive
+
+
+def _order(kind: str, production_day: dt.date | None, is_dt: bool,
+           created: str | None) -> tuple:
+    """Production order of a file: later productions compare greater."""
+    if kind == "alongtrack":
+        return (production_day or dt.date.min, is_dt, created or "")
+    return (created or "",)
+
+
+def _record_order(rec: InputRecord) -> tuple:
+    return _order(rec.kind, rec.production_day, rec.original_name.startswith("dt_"),
+                  rec.file_created)
+
+
+def _archive(
+    path: Path, ctx: _Context, sha: str, size: int, ident: _Identity, created: str | None,
+) -> FileOutcome:
+    name = path.name
+    ledger = ctx.ledger
+    if ident.kind == "alongtrack":
+        same = ledger.find_inputs(kind="alongtrack", mission=ident.mission,
+                                  data_day=ident.data_day, status="ok")
+    else:
+        same = ledger.find_inputs(kind="sst", original_name=name, status="ok")
+    mine = _order(ident.kind, ident.production_day, ident.product == "dt", created)
+    newer = [r for r in same if _record_order(r) >= mine]
+    if newer:
+        rec = newer[-1]
+        return _quarantine(path, ctx, sha, size, ident, created, (
+            f"duplicate: {rec.original_name} (sha256 {rec.sha256[:12]}..., archived "
+            f"{rec.ingested_at}) holds the same data ({ident.describe()}) from the same or a "
+            "later production; this file is not newer"))
+
+    dest_dir = ctx.settings.archive / ident.kind / f"{ident.data_day:%Y}" / f"{ident.data_day:%m}"
+    dest = _inside(dest_dir / name, ctx.settings.archive)
+    production = ident.production_day or _day_of(created)
+    fields = dict(original_name=name, kind=ident.kind, sha256=sha, size=size,
+                  mission=ident.mission, level=ident.level, data_day=ident.data_day,
+                  production_day=production, file_created=created)
+
+    orphan = dest.exists() and not any(Path(r.path) == dest for r in same)
+    if orphan and _sha256(dest)[0] == sha:  # left by an interrupted ingest: just record it
+        ledger.record_input(path=dest, status="ok", **fields)
+        path.unlink()
+        log.info("archived %s -> %s (already there from an interrupted ingest)", _show(name),
+                 dest.parent)
+        return _outcome(path, "archived", ident, dest, None, sha)
+    # an older file of the same name (or one the ledger does not know) is set aside
+    displaced = dest if dest.exists() else None
+
+    tmp = _copy_to_temp(path, dest_dir, name, sha)
+    kept: Path | None = None
+    kept_tmp = None
+    try:
+        if displaced is not None:
+            kept_tmp = _copy_to_temp(displaced, ctx.quarantine_dir, name, None)
+        with ledger.transaction():
+            if kept_tmp is not None:
+                kept = _unique(ctx.quarantine_dir, _safe_name(name))
+                os.replace(kept_tmp, kept)
+                kept_tmp = None
+            for rec in same:
+                why = f"superseded by {name} (later production), ingested {ctx.stamp}"
+                moved = kept if Path(rec.path) == dest else None
+                ledger.set_input_status(rec.id, "superseded", reason=why, path=moved)
+                if moved is not None:
+                    _write_reason(moved, ctx, original=rec.original_name, source=dest,
+                                  problem=f"superseded by a later production of the same "
+                                  f"name, now archived at {dest}; kept for reference",
+                                  describe=ident.describe(), sha=rec.sha256, size=rec.size)
+            if orphan and kept is not None:
+                _write_reason(kept, ctx, original=name, source=dest, problem="found in the "
+                              "archive without a ledger record; replaced by the ingested file "
+                              "of the same name", describe=ident.describe(), sha=None, size=None)
+            ledger.record_input(path=dest, status="ok", **fields)
+            os.replace(tmp, dest)
+    finally:
+        for leftover in (tmp, kept_tmp):
+            if leftover is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+    _fsync_dir(dest_dir)
+    path.unlink()
+    action = "replaced" if same else "archived"
+    note = None
+    if same:
+        note = "replaces " + ", ".join(r.original_name for r in same)
+    log.info("%s %s -> %s (%s, %s)%s", action, _show(name), dest.parent, ident.describe(),
+             _size(size), f"; {note}" if note else "")
+    return _outcome(path, action, ident, dest, note, sha)
+
+
+def _outcome(path: Path, action: str, ident: _Identity, dest: Path, reason: str | None,
+             sha: str) -> FileOutcome:
+    return FileOutcome(source=path, action=action, kind=ident.kind, destination=dest,
+                       reason=reason, data_day=ident.data_day, mission=ident.mission,
+                       level=ident.level, sha256=sha)
+
+
+def _day_of(created: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(created[:10]) if created else None
+
+
+# --------------------------------------------------------------------------------------------
+# quarantine
+
+
+def _quarantine_entry(path: Path, ctx: _Context, problem: str) -> FileOutcome:
+    """Quarantine something that must not be read: an unsafe name, a link, a special file.
+
+    A link or special file is moved as it is (``os.rename``, never followed or opened); a
+    regular file with an unsafe name is copied like any quarantined file.
+    """
+    info = path.lstat()
+    if stat.S_ISREG(info.st_mode):
+        sha, size = _sha256(path)
+        return _quarantine(path, ctx, sha, size, None, None, problem)
+    qdir = ctx.quarantine_dir
+    qdir.mkdir(parents=True, exist_ok=True)
+    dest = _unique(qdir, _safe_name(path.name))
+    token = os.readlink(path).encode("utf-8", "surrogateescape") if stat.S_ISLNK(
+        info.st_mode) else b""
+    sha = hashlib.sha256(token).hexdigest()
+    with ctx.ledger.transaction():
+        _write_reason(dest, ctx, original=path.name, source=path, problem=problem,
+                      describe="unknown", sha=None, size=None)
+        ctx.ledger.record_input(path=dest, original_name=path.name, kind="unknown",
+                                sha256=sha, size=len(token), status="quarantined",
+                                reason=problem)
+        os.rename(path, dest)  # the entry itself; fails across file systems (left in inbox)
+    log.warning("quarantined %s -> %s: %s", _show(path.name), qdir, problem)
+    return FileOutcome(source=path, action="quarantined", destination=dest, reason=problem,
+                       sha256=sha)
+
+
+def _quarantine(
+    path: Path, ctx: _Context, sha: str, size: int, ident: _Identity | None,
+    created: str | None, problem: str,
+) -> FileOutcome:
+    """Move a regular file to ``quarantine/YYYYMMDD/`` with its reason file."""
+    name = path.name
+    kind = ident.kind if ident else "unknown"
+    for rec in ctx.ledger.find_inputs(sha256=sha, original_name=name, status="quarantined"):
+        if Path(rec.path).is_file():  # re-ingest of a file already set aside: a no-op
+            path.unlink()
+            log.warning("quarantined %s: %s (identical to %s, quarantined %s; removed from "
+                        "the inbox)", _show(name), problem, rec.path, rec.ingested_at)
+            return _bad(path, ident, Path(rec.path), problem, sha)
+    qdir = ctx.quarantine_dir
+    tmp = _copy_to_temp(path, qdir, _safe_name(name), sha)
+    try:
+        with ctx.ledger.transaction():
+            dest = _unique(qdir, _safe_name(name))
+            _write_reason(dest, ctx, original=name, source=path, problem=problem,
+                          describe=ident.describe() if ident else kind, sha=sha, size=size)
+            ctx.ledger.record_input(
+                path=dest, original_name=name, kind=kind, sha256=sha, size=size,
+                status="quarantined", reason=problem,
+                mission=ident.mission if ident else None, level=ident.level if ident else None,
+                data_day=ident.data_day if ident else None,
+                production_day=(ident.production_day or _day_of(created)) if ident else None,
+                file_created=created)
+            os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    _fsync_dir(qdir)
+    path.unlink()
+    log.warning("quarantined %s -> %s: %s", _show(name), qdir, problem)
+    return _bad(path, ident, dest, problem, sha)
+
+
+def _bad(path: Path, ident: _Identity | None, dest: Path, problem: str, sha: str) -> FileOutcome:
+    return FileOutcome(source=path, action="quarantined", kind=ident.kind if ident else "unknown",
+                       destination=dest, reason=problem,
+                       data_day=ident.data_day if ident else None,
+                       mission=ident.mission if ident else None,
+                       level=ident.level if ident else None, sha256=sha)
+
+
+def _write_reason(
+    dest: Path, ctx: _Context, *, original: str, source: Path, problem: str, describe: str,
+    sha: str | None, size: int | None,
+) -> Path:
+    """Write ``{dest}.reason.txt``, the note a person reads (atomically)."""
+    note = dest.with_name(dest.name + ".reason.txt")
+    lines = [
+        f"file: {_show(original)}",
+        f"received as: {_show(str(source))}",
+        f"problem: {problem}",
+        f"identified as: {describe}",
+        f"size: {size} bytes" if size is not None else None,
+        f"sha256: {sha}" if sha else None,
+        f"quarantined: {utc_now()} by varnet-ops ingest on {socket.gethostname()} "
+        f"(pid {os.getpid()})",
+        f"kept as: {dest.name}",
+        "what to do: fix the file or fetch it again, then put it back in the inbox; it will "
+        "be checked again.",
+    ]
+    text = "\n".join(line for line in lines if line is not None) + "\n"
+    tmp = note.with_name(f".{note.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, note)
+    return note
+
+
+# --------------------------------------------------------------------------------------------
+# names and files
+
+
+def _unsafe_name(name: str) -> str | None:
+    """Why a base name is unsafe to use as a destination name, or None."""
+    if name in ("", ".", ".."):
+        return f"{name!r} is not a file name"
+    if "/" in name or "\\" in name:
+        return f"{_show(name)} contains a path separator"
+    if ".." in name:
+        return f"{_show(name)} contains '..'"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"{_show(name)} contains control characters"
+    if len(name.encode("utf-8", "surrogateescape")) > 240:
+        return f"the name is {len(name)} characters long"
+    return None
+
+
+def _in_progress(name: str) -> bool:
+    return name.startswith(".") or name.lower().endswith(_IN_PROGRESS_SUFFIXES)
+
+
+def _safe_name(name: str) -> str:
+    """A name made of ``[A-Za-z0-9._-]`` only, without ``..`` or a leading dot or dash."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    safe = re.sub(r"\.{2,}", "_", safe)
+    safe = re.sub(r"^[.-]+", "_", safe)[:200]
+    return safe or "unnamed"
+
+
+def _show(name: str) -> str:
+    """``name`` as it can be printed on one line (repr if it holds odd characters)."""
+    return name if name.isprintable() and "\\" not in name else repr(name)
+
+
+def _inside(path: Path, root: Path) -> Path:
+    """``path`` (absolute, normalised), checked to lie inside ``root``."""
+    full = Path(os.path.normpath(path))
+    base = Path(os.path.normpath(root))
+    if full == base or base not in full.parents:
+        raise ValueError(f"refusing to write {full}: outside {base}")
+    return full
+
+
+def _unique(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/name.N`` for the first free N (never a reason file's)."""
+    dest = _inside(folder / name, folder)
+    n = 1
+    while dest.exists() or dest.is_symlink() or dest.with_name(
+            dest.name + ".reason.txt").exists():
+        n += 1
+        dest = _inside(folder / f"{name}.{n}", folder)
+    return dest
+
+
+def _sha256(path: Path) -> tuple[str, int]:
+    """Hex SHA-256 and size in bytes of a file's contents."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _copy_to_temp(src: Path, folder: Path, name: str, sha: str | None) -> Path:
+    """Copy ``src`` to a hidden temporary file in ``folder``, flushed to disk.
+
+    Raises
+    ------
+    OSError
+        If ``src`` changed since its SHA-256 ``sha`` was taken (it is still being written);
+        the temporary file is removed.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = _inside(folder / f".{name}.{secrets.token_hex(6)}.tmp", folder)
+    digest = hashlib.sha256()
+    try:
+        with open(src, "rb") as fin, open(tmp, "xb") as fout:
+            while chunk := fin.read(_CHUNK):
+                digest.update(chunk)
+                fout.write(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        info = src.stat()
+        os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
+        if sha is not None and digest.hexdigest() != sha:
+            raise OSError(f"{src} changed while it was being ingested; it is probably still "
+                          "being written")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"

@@ -1,0 +1,761 @@
+"""The daily product: one CF-1.8 NetCDF4 file per product day, CMEMS L4 style.
+
+File names carry the product day, then the production day, like CMEMS near-real-time
+files, so that a day can be re-issued as more observations arrive::
+
+    {name}_varnet_phy_l4_{YYYYMMDD}_{YYYYMMDD}.nc      (product day, production day)
+    latest/{name}_varnet_phy_l4_{YYYYMMDD}.nc          (relative symlink to the newest issue)
+
+Content (:func:`write_product`): dimensions ``time`` (1), ``latitude``, ``longitude``;
+coordinates ``time`` (``days since 1950-01-01 00:00:00``, the product day at 00:00 UTC),
+``latitude``, ``longitude`` (cell centres, degrees); float32 fields with ``_FillValue`` over
+land and outside the domain, zlib-compressed:
+
+- ``ssh`` (m): ``sea_surface_height_above_sea_level``, "sea level anomaly" (1);
+- ``uo``, ``vo`` (m s-1): ``eastward_sea_water_velocity``, ``northward_sea_water_velocity``
+  (2);
+- ``ugos``, ``vgos`` (m s-1):
+  ``surface_geostrophic_{eastward,northward}_sea_water_velocity_assuming_sea_level_for_geoid``
+  (3);
+- ``vorticity`` (s-1): ``ocean_relative_vorticity``; ``divergence``, ``strain`` (s-1):
+  ``long_name`` only, the CF table has no standard name for them (4);
+- ``vorticity_f``, ``divergence_f``, ``strain_f`` (units ``1``): ``long_name`` only (5).
+
+(1) The 4DVarNet reconstructs a sea level anomaly (SLA), the height above a mean sea
+surface. The variable keeps the name ``ssh`` of the design's data contract but is described
+exactly as the CMEMS L4 ``sla`` variable (SEALEVEL_GLO_PHY_L4_NRT_008_046): standard name
+``sea_surface_height_above_sea_level`` (a CF alias of ``..._above_mean_sea_level``, kept
+because CMEMS files and our own L3 inputs use it), long name "sea level anomaly". Writing
+an absolute dynamic topography instead (``ssh_kind="absolute"``) gives
+``sea_surface_height_above_geoid``, as CMEMS ``adt``.
+(2) The reconstructed total surface current, as the CMEMS surface-current products' ``uo``,
+``vo``.
+(3) Geostrophy of the reconstructed SSH. From an anomaly these are geostrophic velocity
+*anomalies*, with the standard names of CMEMS ``ugosa``/``vgosa`` (the ``..._assuming_sea_
+level_for_geoid`` names are CF aliases of ``..._assuming_mean_sea_level_for_geoid``); with
+``ssh_kind="absolute"`` they are ``surface_geostrophic_{eastward,northward}_sea_water_
+velocity``, as CMEMS ``ugos``/``vgos``.
+(4) Of the total current (uo, vo); see :mod:`varnet.operational.derived`.
+(5) ``vorticity_f``, ``divergence_f``, ``strain_f``: divided by :math:`|f|`.
+
+Writes are atomic (:mod:`varnet.io.atomic`) and deterministic: no attribute holds a
+wall-clock time, ``date_created`` is the production time passed in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import netCDF4
+import numpy as np
+import xarray as xr
+from numpy.typing import ArrayLike
+
+import varnet
+from varnet.io.atomic import atomic_dataset
+from varnet.operational.derived import DERIVED_VARIABLES, derive_fields
+
+__all__ = [
+    "PRODUCT_VARIABLES",
+    "ProductName",
+    "ProductProvenance",
+    "file_sha256",
+    "latest_filename",
+    "latest_products",
+    "parse_product_filename",
+    "product_filename",
+    "read_product",
+    "update_latest_link",
+    "write_product",
+]
+
+#: Data variables of a product file, in file order.
+PRODUCT_VARIABLES: tuple[str, ...] = ("ssh", "uo", "vo", *DERIVED_VARIABLES)
+
+#: Paper the method comes from (``references`` attribute).
+REFERENCES = (
+    "Fablet R., Chapron B., Le Sommer J., Sevellec F. (2024). Inversion of sea surface "
+    "currents from satellite-derived SST-SSH synergies with 4DVarNets. Journal of Advances "
+    "in Modeling Earth Systems. arXiv:2211.13059, https://arxiv.org/abs/2211.13059"
+)
+
+# as varnet.operational.config accepts for the configuration's ``name``
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FILE_RE = re.compile(
+    r"^(?P<name>[a-z0-9][a-z0-9-]*)_varnet_phy_l4_(?P<day>\d{8})_(?P<production>\d{8})\.nc$"
+)
+_PATTERN = "{name}_varnet_phy_l4_{YYYYMMDD}_{YYYYMMDD}.nc"
+_LATEST_DIR = "latest"
+_HEX_RE = re.compile(r"^[0-9a-f]{8,64}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+_EPOCH = dt.date(1950, 1, 1)
+_TIME_UNITS = "days since 1950-01-01 00:00:00"
+_FILL = np.float32(netCDF4.default_fillvals["f4"])  # 9.96921e36, the netCDF default
+_COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True, "fletcher32": True}
+_CHUNK = 512  # lat/lon chunk edge: 1 MiB float32 chunks on large grids
+
+
+# --------------------------------------------------------------------------------------------
+# file names
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductName:
+    """The parts of a product file name.
+
+    Attributes
+    ----------
+    name : str
+        Product (domain) name: lowercase letters, digits and hyphens.
+    product_day : datetime.date
+        Day (UTC) the product maps.
+    production_day : datetime.date
+        Day the file was produced (a day can be re-issued later with more observations).
+    """
+
+    name: str
+    product_day: dt.date
+    production_day: dt.date
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            f"product name must be lowercase letters, digits and hyphens, starting with a "
+            f"letter or digit (e.g. 'gulfstream-demo'), got {name!r}"
+        )
+
+
+def _as_date(value: dt.date, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if not isinstance(value, dt.date):
+        raise TypeError(f"{what} must be a datetime.date, got {type(value).__name__}")
+    return value
+
+
+def _parse_day(text: str, what: str, filename: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise ValueError(
+            f"{filename!r}: {what} {text!r} is not a valid date YYYYMMDD; expected {_PATTERN}"
+        ) from None
+
+
+def product_filename(name: str, product_day: dt.date, production_day: dt.date) -> str:
+    """File name of one issue of a daily product.
+
+    Parameters
+    ----------
+    name : str
+        Product (domain) name: lowercase letters, digits and hyphens, starting with a letter
+        or digit (the ``name`` of the operations configuration).
+    product_day : datetime.date
+        Day (UTC) the product maps.
+    production_day : datetime.date
+        Day (UTC) the file is produced.
+
+    Returns
+    -------
+    str
+        ``{name}_varnet_phy_l4_{YYYYMMDD}_{YYYYMMDD}.nc``: product day, then production day.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` has other characters.
+    """
+    _check_name(name)
+    day = _as_date(product_day, "product_day")
+    production = _as_date(production_day, "production_day")
+    return f"{name}_varnet_phy_l4_{day:%Y%m%d}_{production:%Y%m%d}.nc"
+
+
+def latest_filename(name: str, product_day: dt.date) -> str:
+    """Name of the ``latest/`` link of a product day: ``{name}_varnet_phy_l4_{YYYYMMDD}.nc``.
+
+    Parameters
+    ----------
+    name : str
+        Product name, as in :func:`product_filename`.
+    product_day : datetime.date
+        Day (UTC) the product maps.
+
+    Returns
+    -------
+    str
+        The link's file name.
+    """
+    _check_name(name)
+    return f"{name}_varnet_phy_l4_{_as_date(product_day, 'product_day'):%Y%m%d}.nc"
+
+
+def parse_product_filename(filename: str | os.PathLike[str]) -> ProductName:
+    """Parse a product file name (a path is reduced to its last component).
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        For example ``"med_varnet_phy_l4_20240301_20240305.nc"``.
+
+    Returns
+    -------
+    ProductName
+
+    Raises
+    ------
+    ValueError
+        If the name does not match ``{name}_varnet_phy_l4_{YYYYMMDD}_{YYYYMMDD}.nc`` or a
+        date in it is not a calendar date.
+    """
+    base = Path(filename).name
+    m = _FILE_RE.match(base)
+    if m is None:
+        raise ValueError(f"{base!r} is not a varnet product file name; expected {_PATTERN}")
+    return ProductName(
+        name=m["name"],
+        product_day=_parse_day(m["day"], "product day", base),
+        production_day=_parse_day(m["production"], "production day", base),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# provenance
+# --------------------------------------------------------------------------------------------
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        File to hash (read in 1 MiB blocks).
+
+    Returns
+    -------
+    str
+        64 lowercase hexadecimal digits, as ``sha256sum`` prints.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _input_files(
+    value: Mapping[str, str] | Iterable[tuple[str, str]],
+) -> tuple[tuple[str, str], ...]:
+    pairs = value.items() if isinstance(value, Mapping) else value
+    out = []
+    for item in pairs:
+        if isinstance(item, str | bytes) or len(item) != 2:
+            raise ValueError(
+                f"input_files must hold (file name, sha256) pairs, got {item!r}"
+            )
+        name, digest = str(os.fspath(item[0])), str(item[1]).lower()
+        base = os.path.basename(name)
+        if not base or any(c in base for c in "\n\r"):
+            raise ValueError(f"input file name {name!r} is empty or holds a line break")
+        if not _HEX_RE.match(digest):
+            raise ValueError(
+                f"input file {base!r}: sha256 must be 8 to 64 hexadecimal digits, got "
+                f"{item[1]!r}"
+            )
+        out.append((base, digest))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ProductProvenance:
+    """What a product was made from and by what; written as global attributes.
+
+    Attributes
+    ----------
+    model_id : str
+        Identifier of the model (written as ``model_id`` and in ``source``).
+    model_sha256 : str
+        SHA-256 of the model file (ONNX), 64 hexadecimal digits (``model_sha256``).
+    input_files : tuple of (str, str)
+        ``(file name, sha256)`` of every input file used, in order; a path is reduced to its
+        base name, a mapping ``{name: sha256}`` is accepted. The sha256 may be shortened to
+        a prefix of at least 8 digits. Written as ``input_files``, one ``"{sha256}  {name}"``
+        line per file (``sha256sum`` format).
+    days_without_observations : tuple of datetime.date
+        Days of the assimilation window without any along-track observation (sorted,
+        duplicates removed); written as ``days_without_observations``, ISO dates separated
+        by ", " (empty when every day had observations).
+    processing_status : {"preliminary", "final"}
+        ``"preliminary"`` while later observations may still change the day (near-real
+        time), ``"final"`` once the window is complete.
+    production_time : datetime.datetime, optional
+        When the product was made (UTC; a naive value is taken as UTC), written to the
+        second as ``date_created`` and in ``history``. Default: 00:00 UTC of the production
+        day, so that output is deterministic either way.
+    software_version : str, optional
+        Default ``varnet.__version__``.
+    institution : str, optional
+        ``institution`` attribute, default ``"varnet"``.
+    """
+
+    model_id: str
+    model_sha256: str
+    input_files: tuple[tuple[str, str], ...] = ()
+    days_without_observations: tuple[dt.date, ...] = ()
+    processing_status: Literal["preliminary", "final"] = "preliminary"
+    production_time: dt.datetime | None = None
+    software_version: str = field(default_factory=lambda: varnet.__version__)
+    institution: str = "varnet"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_id, str) or not self.model_id.strip():
+            raise ValueError(f"model_id must be a non-empty string, got {self.model_id!r}")
+        sha = str(self.model_sha256).lower()
+        if not _SHA256_RE.match(sha):
+            raise ValueError(
+                f"model_sha256 must be 64 hexadecimal digits, got {self.model_sha256!r}"
+            )
+        object.__setattr__(self, "model_sha256", sha)
+        object.__setattr__(self, "input_files", _input_files(self.input_files))
+        days = sorted({_as_date(d, "days_without_observations") for d in
+                       self.days_without_observations})
+        object.__setattr__(self, "days_without_observations", tuple(days))
+        if self.processing_status not in ("preliminary", "final"):
+            raise ValueError(
+                f"processing_status must be 'preliminary' or 'final', got "
+                f"{self.processing_status!r}"
+            )
+        t = self.production_time
+        if t is not None:
+            if not isinstance(t, dt.datetime):
+                raise TypeError(f"production_time must be a datetime, got {type(t).__name__}")
+            if t.tzinfo is not None:
+                t = t.astimezone(dt.UTC).replace(tzinfo=None)
+            object.__setattr__(self, "production_time", t)
+
+
+# --------------------------------------------------------------------------------------------
+# writer
+# --------------------------------------------------------------------------------------------
+
+
+def _iso(moment: dt.datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+
+def _axis(values: ArrayLike, name: str) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim != 1 or a.size < 2:
+        raise ValueError(f"{name} must be 1-D with at least 2 values, got shape {a.shape}")
+    if not np.isfinite(a).all() or not (np.diff(a) > 0).all():
+        raise ValueError(f"{name} must be finite and strictly increasing")
+    return a
+
+
+def _resolution(axis: np.ndarray) -> str:
+    return f"{(axis[-1] - axis[0]) / (axis.size - 1):.6g} degree"
+
+
+def _variable_attributes(ssh_kind: str) -> dict[str, dict[str, str]]:
+    anomaly = ssh_kind == "anomaly"
+    if anomaly:
+        ssh = {
+            "standard_name": "sea_surface_height_above_sea_level",
+            "long_name": "sea level anomaly",
+            "comment": "4DVarNet reconstruction of the sea surface height above a mean sea "
+            "surface (sea level anomaly, as CMEMS L4 'sla'); add a mean dynamic topography "
+            "to obtain the absolute dynamic topography",
+        }
+        geo_std = "surface_geostrophic_{}_sea_water_velocity_assuming_sea_level_for_geoid"
+        geo_long = "geostrophic velocity anomaly of the reconstructed sea level anomaly: {}"
+    else:
+        ssh = {
+            "standard_name": "sea_surface_height_above_geoid",
+            "long_name": "absolute dynamic topography",
+            "comment": "4DVarNet reconstruction of the sea surface height above the geoid "
+            "(as CMEMS L4 'adt')",
+        }
+        geo_std = "surface_geostrophic_{}_sea_water_velocity"
+        geo_long = "absolute geostrophic velocity of the reconstructed sea surface height: {}"
+    geo_comment = ("u = -(g/f) d(ssh)/dy, v = (g/f) d(ssh)/dx on the sphere, centred "
+                   "differences (one-sided at edges and coasts); undefined near the equator")
+    kin_comment = ("of the reconstructed total current (uo, vo), spherical metric terms "
+                   "included, centred differences (one-sided at edges and coasts)")
+    f_comment = ("divided by |f|, f = 2 Omega sin(latitude): a Rossby number, sign kept "
+                 "(positive anticlockwise); undefined near the equator")
+    return {
+        "ssh": {**ssh, "units": "m"},
+        "uo": {"standard_name": "eastward_sea_water_velocity", "units": "m s-1",
+               "long_name": "reconstructed total surface current: eastward component"},
+        "vo": {"standard_name": "northward_sea_water_velocity", "units": "m s-1",
+               "long_name": "reconstructed total surface current: northward component"},
+        "ugos": {"standard_name": geo_std.format("eastward"), "units": "m s-1",
+                 "long_name": geo_long.format("eastward component"), "comment": geo_comment},
+        "vgos": {"standard_name": geo_std.format("northward"), "units": "m s-1",
+                 "long_name": geo_long.format("northward component"), "comment": geo_comment},
+        "vorticity": {"standard_name": "ocean_relative_vorticity", "units": "s-1",
+                      "long_name": "relative vorticity of the surface current",
+                      "comment": f"dv/dx - du/dy + u tan(lat)/R {kin_comment}"},
+        "divergence": {"units": "s-1",
+                       "long_name": "horizontal divergence of the surface current",
+                       "comment": f"du/dx + dv/dy - v tan(lat)/R {kin_comment}"},
+        "strain": {"units": "s-1", "long_name": "strain rate of the surface current",
+                   "comment": "sqrt(normal^2 + shear^2) of the rate-of-strain tensor "
+                   f"{kin_comment}"},
+        "vorticity_f": {"units": "1",
+                        "long_name": "relative vorticity of the surface current divided by "
+                        "|f| (Rossby number)", "comment": f_comment},
+        "divergence_f": {"units": "1",
+                         "long_name": "horizontal divergence of the surface current divided "
+                         "by |f|", "comment": f_comment},
+        "strain_f": {"units": "1",
+                     "long_name": "strain rate of the surface current divided by |f|",
+                     "comment": f_comment},
+    }
+
+
+def _prepare_fields(
+    fields: Mapping[str, ArrayLike], lat: np.ndarray, lon: np.ndarray
+) -> dict[str, np.ndarray]:
+    unknown = sorted(set(fields) - set(PRODUCT_VARIABLES))
+    if unknown:
+        raise ValueError(f"unknown product variables {unknown}; allowed: {PRODUCT_VARIABLES}")
+    missing = [k for k in ("ssh", "uo", "vo") if k not in fields]
+    if missing:
+        raise ValueError(f"fields lacks {missing}: ssh, uo and vo are required")
+    shape = (lat.size, lon.size)
+    arrays = {}
+    for key, value in fields.items():
+        a = np.asarray(value)
+        if a.shape != shape:
+            raise ValueError(f"{key} has shape {a.shape}, expected (latitude, longitude) = "
+                             f"{shape}")
+        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
+            raise ValueError(f"{key} must be numeric, got dtype {a.dtype}")
+        arrays[key] = a
+    if any(k not in arrays for k in DERIVED_VARIABLES):
+        derived = derive_fields(arrays["ssh"], arrays["uo"], arrays["vo"], lat, lon)
+        arrays = {k: arrays[k] if k in arrays else derived[k] for k in PRODUCT_VARIABLES}
+    out = {}
+    for key in PRODUCT_VARIABLES:
+        with np.errstate(over="ignore", invalid="ignore"):
+            a = arrays[key].astype(np.float32)
+        if np.isinf(a).any():
+            raise ValueError(f"{key} holds infinite values (or values beyond float32); "
+                             "NaN marks missing values")
+        out[key] = a
+    return out
+
+
+def write_product(
+    directory: str | os.PathLike[str],
+    name: str,
+    product_day: dt.date,
+    production_day: dt.date,
+    lat: ArrayLike,
+    lon: ArrayLike,
+    fields: Mapping[str, ArrayLike],
+    provenance: ProductProvenance,
+    *,
+    ssh_kind: Literal["anomaly", "absolute"] = "anomaly",
+) -> Path:
+    """Write one day's product as a CF-1.8 / ACDD-1.3 NetCDF4 file, atomically.
+
+    The file (named by :func:`product_filename`) is written to a temporary file in
+    ``directory``, flushed, then renamed over any file of the same name; on failure the
+    temporary file is removed and an existing file is left untouched. Identical arguments
+    give byte-identical files. The ``latest/`` link is not touched (see
+    :func:`update_latest_link`).
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Output folder (created if missing).
+    name : str
+        Product (domain) name, as in :func:`product_filename`.
+    product_day : datetime.date
+        Day (UTC) mapped; ``time`` is 00:00 UTC of this day, the coverage the whole day.
+    production_day : datetime.date
+        Day (UTC) the product is made.
+    lat : array_like
+        Latitudes of the cell centres, degrees north, shape ``(nlat,)``, strictly
+        increasing (regularly spaced if derived fields are to be computed).
+    lon : array_like
+        Longitudes of the cell centres, degrees east, shape ``(nlon,)``, strictly increasing.
+    fields : mapping of str to array_like
+        Arrays of shape ``(nlat, nlon)``, NaN over land and outside the domain (written as
+        ``_FillValue``): ``ssh`` (m), ``uo``, ``vo`` (m s-1) are required; any of
+        ``ugos``, ``vgos`` (m s-1), ``vorticity``, ``divergence``, ``strain`` (s-1),
+        ``vorticity_f``, ``divergence_f``, ``strain_f`` (1) that is missing is computed with
+        :func:`varnet.operational.derived.derive_fields`. Stored as float32.
+    provenance : ProductProvenance
+        Model, inputs, production time and status, written as global attributes.
+    ssh_kind : {"anomaly", "absolute"}, default "anomaly"
+        Whether ``ssh`` is a sea level anomaly (what the 4DVarNet reconstructs) or an
+        absolute dynamic topography; sets the standard names of ``ssh``, ``ugos``, ``vgos``.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the written file.
+
+    Raises
+    ------
+    ValueError
+        If the name, grid, a field's name or shape is invalid, if a field holds infinite
+        values or values beyond the float32 range, or if ``ssh_kind`` is unknown.
+    TypeError
+        If a day is not a ``datetime.date``.
+    """
+    if ssh_kind not in ("anomaly", "absolute"):
+        raise ValueError(f"ssh_kind must be 'anomaly' or 'absolute', got {ssh_kind!r}")
+    if not isinstance(provenance, ProductProvenance):
+        raise TypeError(f"provenance must be a ProductProvenance, got "
+                        f"{type(provenance).__name__}")
+    day = _as_date(product_day, "product_day")
+    production = _as_date(production_day, "production_day")
+    path = Path(directory) / product_filename(name, day, production)
+    lat_a = _axis(lat, "lat")
+    lon_a = _axis(lon, "lon")
+    if lat_a[0] < -90.0 or lat_a[-1] > 90.0:
+        raise ValueError("lat must lie within [-90, 90] degrees")
+    data = _prepare_fields(fields, lat_a, lon_a)
+
+    start = dt.datetime(day.year, day.month, day.day)
+    created = provenance.production_time or dt.datetime(
+        production.year, production.month, production.day)
+    nlat, nlon = lat_a.size, lon_a.size
+    attributes = _variable_attributes(ssh_kind)
+    with atomic_dataset(path) as ds:
+        ds.createDimension("time", 1)
+        ds.createDimension("latitude", nlat)
+        ds.createDimension("longitude", nlon)
+        tvar = ds.createVariable("time", "f8", ("time",))
+        tvar.setncatts({
+            "standard_name": "time",
+            "long_name": "time",
+            "units": _TIME_UNITS,
+            "calendar": "standard",
+            "units_metadata": "leap_seconds: none",
+            "axis": "T",
+            "comment": "the product day at 00:00 UTC; the fields are the reconstruction for "
+            "that day (see time_coverage_start and time_coverage_end)",
+        })
+        tvar[:] = np.array([(day - _EPOCH).days], dtype=np.float64)
+        for var_name, values, std, units, axis, kind in (
+            ("latitude", lat_a, "latitude", "degrees_north", "Y", "Lat"),
+            ("longitude", lon_a, "longitude", "degrees_east", "X", "Lon"),
+        ):
+            var = ds.createVariable(var_name, "f8", (var_name,))
+            var.setncatts({
+                "standard_name": std,
+                "long_name": std,
+                "units": units,
+                "axis": axis,
+                "_CoordinateAxisType": kind,
+                "comment": "cell centre",
+            })
+            var[:] = values
+        chunks = (1, min(nlat, _CHUNK), min(nlon, _CHUNK))
+        for var_name in PRODUCT_VARIABLES:
+            var = ds.createVariable(
+                var_name, "f4", ("time", "latitude", "longitude"), fill_value=_FILL,
+                chunksizes=chunks, **_COMPRESSION,
+            )
+            var.setncatts({**attributes[var_name], "coverage_content_type": "modelResult"})
+            var[:] = np.ma.masked_invalid(data[var_name])[None]
+
+        end = start + dt.timedelta(days=1)
+        inputs = "\n".join(f"{sha}  {base}" for base, sha in provenance.input_files)
+        ds.setncatts({
+            "Conventions": "CF-1.8, ACDD-1.3",
+            "title": f"varnet 4DVarNet L4 sea surface height and surface currents, {name}",
+            "summary": "Daily map of sea surface height and total surface current "
+            "reconstructed by a 4DVarNet (learned variational data assimilation) from "
+            "along-track satellite altimetry and sea surface temperature, with the "
+            "geostrophic current of the reconstructed sea surface height and the "
+            "vorticity, divergence and strain of the total current.",
+            "keywords": "sea level anomaly, sea surface height, surface currents, "
+            "geostrophic currents, relative vorticity, divergence, strain, 4DVarNet, "
+            "satellite altimetry, sea surface temperature",
+            "institution": provenance.institution,
+            "source": f"4DVarNet model {provenance.model_id}",
+            "history": f"{_iso(created)} created by varnet {provenance.software_version} "
+            f"(varnet.operational.products)",
+            "references": REFERENCES,
+            "comment": "time is the product day at 00:00 UTC (as CMEMS L4 daily maps); "
+            "the file name carries the product day then the production day",
+            "id": path.stem,
+            "naming_authority": "varnet",
+            "processing_level": "L4",
+            "cdm_data_type": "Grid",
+            "standard_name_vocabulary": "CF Standard Name Table v93",
+            "product_name": name,
+            "product_day": day.isoformat(),
+            "production_day": production.isoformat(),
+            "processing_status": provenance.processing_status,
+            "time_coverage_start": _iso(start),
+            "time_coverage_end": _iso(end),
+            "time_coverage_duration": "P1D",
+            "time_coverage_resolution": "P1D",
+            "geospatial_lat_min": float(lat_a[0]),
+            "geospatial_lat_max": float(lat_a[-1]),
+            "geospatial_lat_units": "degrees_north",
+            "geospatial_lat_resolution": _resolution(lat_a),
+            "geospatial_lon_min": float(lon_a[0]),
+            "geospatial_lon_max": float(lon_a[-1]),
+            "geospatial_lon_units": "degrees_east",
+            "geospatial_lon_resolution": _resolution(lon_a),
+            "date_created": _iso(created),
+            "model_id": provenance.model_id,
+            "model_sha256": provenance.model_sha256,
+            "software_version": provenance.software_version,
+            "input_files": inputs,
+            "days_without_observations": ", ".join(
+                d.isoformat() for d in provenance.days_without_observations),
+        })
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# finding and reading products
+# --------------------------------------------------------------------------------------------
+
+
+def latest_products(directory: str | os.PathLike[str], name: str) -> dict[dt.date, Path]:
+    """The newest issue of every product day found in a folder.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Folder holding the product files (not searched recursively; a missing folder holds
+        no product).
+    name : str
+        Product name; files of other products, temporary files and names that do not parse
+        are ignored.
+
+    Returns
+    -------
+    dict of datetime.date to pathlib.Path
+        For each product day, sorted by day, the file with the latest production day.
+    """
+    _check_name(name)
+    directory = Path(directory)
+    best: dict[dt.date, tuple[dt.date, Path]] = {}
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return {}
+    for entry in entries:
+        m = _FILE_RE.match(entry.name)
+        if m is None or m["name"] != name or not entry.is_file():
+            continue
+        try:
+            parsed = parse_product_filename(entry.name)
+        except ValueError:
+            continue  # a calendar-invalid date: not one of ours
+        kept = best.get(parsed.product_day)
+        if kept is None or parsed.production_day > kept[0]:
+            best[parsed.product_day] = (parsed.production_day, directory / entry.name)
+    return {day: best[day][1] for day in sorted(best)}
+
+
+def update_latest_link(
+    directory: str | os.PathLike[str], name: str, product_day: dt.date,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Point ``directory/latest/{name}_varnet_phy_l4_{YYYYMMDD}.nc`` at a product file.
+
+    The link is relative (``../{file}`` for a product in ``directory``) and replaced
+    atomically: a temporary symlink is created in ``latest/`` and renamed over the old one,
+    so a reader always finds either the previous or the new target. The link only moves
+    forward: if it already points at an existing issue of the same day with a later
+    production day, it is left as it is.
+
+    Parameters
+    ----------
+    directory : str or os.PathLike
+        Product folder; ``latest/`` is created in it if missing.
+    name : str
+        Product name.
+    product_day : datetime.date
+        Day the product maps.
+    path : str or os.PathLike
+        The product file (normally in ``directory``), named by :func:`product_filename`.
+
+    Returns
+    -------
+    pathlib.Path
+        The link's path.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a product file of ``name`` and ``product_day``.
+    """
+    day = _as_date(product_day, "product_day")
+    link = Path(directory) / _LATEST_DIR / latest_filename(name, day)
+    path = Path(path)
+    parsed = parse_product_filename(path.name)
+    if (parsed.name, parsed.product_day) != (name, day):
+        raise ValueError(f"{path.name!r} is not a product file of {name!r} for {day}")
+    if not path.is_file():
+        raise FileNotFoundError(f"product file {path} does not exist")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    target = os.path.relpath(os.path.abspath(path), os.path.abspath(link.parent))
+    if link.is_symlink():
+        current = os.readlink(link)
+        if current == target:
+            return link
+        with contextlib.suppress(ValueError):
+            old = parse_product_filename(current)
+            if old.production_day > parsed.production_day and (link.parent / current).is_file():
+                return link
+    tmp = link.with_name(f".{link.name}.{secrets.token_hex(6)}.tmp")
+    os.symlink(target, tmp)
+    try:
+        os.replace(tmp, link)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return link
+
+
+def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Dataset:
+    """Open a product file with xarray, times decoded, fill values as NaN.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A product file (or its ``latest/`` link).
+    load : bool, default True
+        Read everything into memory and close the file (safe while the file is replaced by
+        a later issue). With False the dataset is lazy and the caller closes it.
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables of :data:`PRODUCT_VARIABLES` with dims (time, latitude, longitude), float32
+        with NaN where the file holds ``_FillValue``; ``time`` as datetime64.
+    """
+    ds = xr.open_dataset(path, decode_times=True, mask_and_scale=True)
+    if not load:
+        return ds
+    with ds:
+        return ds.load()

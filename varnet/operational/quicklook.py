@@ -1,0 +1,276 @@
+"""Quicklook PNG of one daily product: SSH with current vectors, and vorticity / |f|.
+
+Drawn with matplotlib's Agg canvas on a private :class:`matplotlib.figure.Figure` (no pyplot
+state, so it is safe in the daemon's worker threads and changes no global backend), and
+written atomically (:func:`varnet.io.atomic.atomic_path`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
+
+from varnet.io.atomic import atomic_path
+from varnet.operational.derived import derive_fields
+
+__all__ = ["quicklook_figure", "write_quicklook"]
+
+_ARROWS_PER_AXIS = 25
+_LAND_COLOUR = "0.82"
+
+
+def _symmetric_limit(values: np.ndarray, quantile: float = 0.99) -> float:
+    finite = np.abs(values[np.isfinite(values)])
+    if finite.size == 0:
+        return 1.0
+    value = float(np.quantile(finite, quantile))
+    return value if value > 0 else 1.0
+
+
+def _nice(value: float) -> float:
+    """1, 2 or 5 times a power of ten, at most ``value`` (``value`` > 0)."""
+    power = 10.0 ** math.floor(math.log10(value))
+    for m in (5.0, 2.0, 1.0):
+        if m * power <= value:
+            return m * power
+    return power
+
+
+def _day(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    missing = [k for k in ("ssh", "uo", "vo") if k not in ds]
+    if missing:
+        raise ValueError(f"dataset lacks {missing}")
+    fields = {}
+    for key in ("ssh", "uo", "vo", "vorticity_f"):
+        if key in ds:
+            da = ds[key]
+            if "time" in da.dims:
+                if da.sizes["time"] != 1:
+                    raise ValueError(f"{key} has {da.sizes['time']} times; a quicklook shows one")
+                da = da.isel(time=0)
+            fields[key] = np.asarray(da.transpose("latitude", "longitude").values)
+    return fields, ds["latitude"].values, ds["longitude"].values
+
+
+def quicklook_figure(
+    ds_or_fields: xr.Dataset | Mapping[str, ArrayLike],
+    lat: ArrayLike | None = None,
+    lon: ArrayLike | None = None,
+    title: str | None = None,
+    *,
+    product_day: dt.date | None = None,
+    production_day: dt.date | None = None,
+) -> Figure:
+    """Draw the two-panel quicklook of one day, as :func:`write_quicklook` describes it.
+
+    Parameters
+    ----------
+    ds_or_fields : xarray.Dataset or mapping of str to array_like
+        A product as :func:`varnet.operational.products.read_product` returns it (one
+        time), or arrays of shape ``(nlat, nlon)``: ``ssh`` (m), ``uo``, ``vo`` (m s-1) and
+        optionally ``vorticity_f`` (computed with
+        :func:`varnet.operational.derived.derive_fields` when absent).
+    lat, lon : array_like, optional
+        Cell-centre latitudes and longitudes, degrees; required with a mapping, taken from
+        the dataset otherwise.
+    title : str, optional
+        First line of the figure title; default the dataset's ``title`` attribute, else
+        "varnet daily product".
+    product_day, production_day : datetime.date, optional
+        Shown on the second title line; default the dataset's ``product_day`` and
+        ``production_day`` attributes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A figure on an Agg canvas, not registered with pyplot.
+
+    Raises
+    ------
+    ValueError
+        If a required field or the coordinates are missing or shapes disagree.
+    """
+    attrs: Mapping[str, object] = {}
+    ssh_attrs: Mapping[str, object] = {}
+    if isinstance(ds_or_fields, xr.Dataset):
+        fields, lat_a, lon_a = _from_dataset(ds_or_fields)
+        attrs = ds_or_fields.attrs
+        ssh_attrs = ds_or_fields["ssh"].attrs
+        if lat is not None or lon is not None:
+            lat_a = np.asarray(lat if lat is not None else lat_a, dtype=np.float64)
+            lon_a = np.asarray(lon if lon is not None else lon_a, dtype=np.float64)
+    else:
+        if lat is None or lon is None:
+            raise ValueError("lat and lon are required when fields are given as a mapping")
+        missing = [k for k in ("ssh", "uo", "vo") if k not in ds_or_fields]
+        if missing:
+            raise ValueError(f"fields lack {missing}")
+        fields = {k: np.asarray(v, dtype=np.float64) for k, v in ds_or_fields.items()}
+        lat_a = np.asarray(lat, dtype=np.float64)
+        lon_a = np.asarray(lon, dtype=np.float64)
+    shape = (lat_a.size, lon_a.size)
+    for key, value in fields.items():
+        if value.shape != shape:
+            raise ValueError(f"{key} has shape {value.shape}, expected (lat, lon) = {shape}")
+    ssh, uo, vo = (np.asarray(fields[k], dtype=np.float64) for k in ("ssh", "uo", "vo"))
+    if "vorticity_f" in fields:
+        zeta_f = np.asarray(fields["vorticity_f"], dtype=np.float64)
+    else:
+        zeta_f = derive_fields(ssh, uo, vo, lat_a, lon_a)["vorticity_f"]
+
+    first = title or str(attrs.get("title") or "varnet daily product")
+    day = _day(product_day) or _day(attrs.get("product_day"))
+    produced = _day(production_day) or _day(attrs.get("production_day"))
+    second = []
+    if day:
+        second.append(f"product day {day}")
+    if produced:
+        second.append(f"produced {produced}")
+    if attrs.get("processing_status"):
+        second.append(str(attrs["processing_status"]))
+    if attrs.get("model_id"):
+        second.append(f"model {attrs['model_id']}")
+    suptitle = first + ("\n" + ", ".join(second) if second else "")
+
+    absolute = ssh_attrs.get("standard_name") == "sea_surface_height_above_geoid"
+    ssh_label = str(ssh_attrs.get("long_name") or
+                    ("absolute dynamic topography" if absolute else "sea level anomaly"))
+
+    mean_lat = float(np.nanmean(lat_a))
+    aspect = 1.0 / max(math.cos(math.radians(mean_lat)), 0.05)
+    # panel height from the domain's shape, so that wide or tall domains fill the figure
+    ratio = (lat_a[-1] - lat_a[0]) * aspect / max(lon_a[-1] - lon_a[0], 1e-9)
+    panel = min(max(5.4 * ratio, 3.0), 9.0)
+    fig = Figure(figsize=(14.5, panel + 1.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_ssh, ax_vort = fig.subplots(1, 2)
+    for ax in (ax_ssh, ax_vort):
+        ax.set_facecolor(_LAND_COLOUR)
+        ax.set_aspect(aspect)
+        ax.set_xlim(lon_a[0], lon_a[-1])
+        ax.set_ylim(lat_a[0], lat_a[-1])
+        ax.set_xlabel("longitude (degrees east)")
+        ax.set_ylabel("latitude (degrees north)")
+
+    # SSH and current vectors
+    if absolute:
+        finite = ssh[np.isfinite(ssh)]
+        lo, hi = (np.quantile(finite, [0.005, 0.995]) if finite.size else (0.0, 1.0))
+        mesh = ax_ssh.pcolormesh(lon_a, lat_a, np.ma.masked_invalid(ssh), cmap="viridis",
+                                 vmin=lo, vmax=hi, shading="nearest", rasterized=True)
+    else:
+        lim = _symmetric_limit(ssh, 0.995)
+        mesh = ax_ssh.pcolormesh(lon_a, lat_a, np.ma.masked_invalid(ssh), cmap="RdBu_r",
+                                 vmin=-lim, vmax=lim, shading="nearest", rasterized=True)
+    fig.colorbar(mesh, ax=ax_ssh, shrink=0.9, extend="both", label=f"{ssh_label} (m)")
+    sy = max(1, math.ceil(lat_a.size / _ARROWS_PER_AXIS))
+    sx = max(1, math.ceil(lon_a.size / _ARROWS_PER_AXIS))
+    y0, x0 = sy // 2, sx // 2  # centre the arrow lattice in the domain
+    u_s, v_s = uo[y0::sy, x0::sx], vo[y0::sy, x0::sx]
+    speed = np.hypot(u_s, v_s)
+    finite = speed[np.isfinite(speed) & (speed > 0)]
+    # the 98th-percentile speed draws an arrow as long as the spacing between arrows
+    typical = float(np.quantile(finite, 0.98)) if finite.size else 0.1
+    n_x = math.ceil(lon_a.size / sx)
+    arrows = ax_ssh.quiver(
+        lon_a[x0::sx], lat_a[y0::sy], np.ma.masked_invalid(u_s), np.ma.masked_invalid(v_s),
+        angles="uv", scale_units="width", scale=typical * n_x, width=0.003, headwidth=3.5,
+        headlength=4, headaxislength=3.5, color="black", edgecolor="white", linewidth=0.4,
+        pivot="middle",
+    )
+    reference = _nice(typical)
+    ax_ssh.quiverkey(arrows, 0.86, 1.025, reference, f"{reference:g} m s-1", labelpos="E",
+                     coordinates="axes", fontproperties={"size": 9})
+    ax_ssh.set_title(f"{ssh_label} and surface current (uo, vo)", loc="left", fontsize=11)
+
+    # vorticity / |f|
+    lim = _symmetric_limit(zeta_f)
+    mesh = ax_vort.pcolormesh(lon_a, lat_a, np.ma.masked_invalid(zeta_f), cmap="RdBu_r",
+                              vmin=-lim, vmax=lim, shading="nearest", rasterized=True)
+    fig.colorbar(mesh, ax=ax_vort, shrink=0.9, extend="both",
+                 label="relative vorticity / |f| (dimensionless)")
+    if np.isfinite(ssh).sum() > 4 and np.nanmax(ssh) > np.nanmin(ssh):
+        ax_vort.contour(lon_a, lat_a, np.ma.masked_invalid(ssh), levels=12, colors="k",
+                        linewidths=0.5, alpha=0.55)
+    ax_vort.set_title("relative vorticity / |f| of the surface current, SSH contours",
+                      loc="left", fontsize=11)
+    fig.suptitle(suptitle, fontsize=12)
+    return fig
+
+
+def write_quicklook(
+    path: str | os.PathLike[str],
+    ds_or_fields: xr.Dataset | Mapping[str, ArrayLike],
+    lat: ArrayLike | None = None,
+    lon: ArrayLike | None = None,
+    title: str | None = None,
+    *,
+    product_day: dt.date | None = None,
+    production_day: dt.date | None = None,
+) -> Path:
+    """Draw a two-panel quicklook of one day and write it as a PNG, atomically.
+
+    Left: sea-surface height (colour, m) with the total current (uo, vo) as arrows,
+    subsampled to about 25 per axis, with a reference arrow in m s-1. Right: relative
+    vorticity divided by :math:`|f|` (dimensionless) on a symmetric diverging colour map
+    (limits at the 99th percentile of its magnitude), with SSH contours. Land and cells
+    outside the domain (NaN) are grey; no coastline is drawn. Axes are longitude and latitude
+    in degrees, with aspect :math:`1/\\cos\\bar\\phi` so that distances look right. The title
+    gives the product day, the production day, the processing status and the model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output PNG (written to a temporary file in the same folder, then renamed; missing
+        folders are created).
+    ds_or_fields : xarray.Dataset or mapping of str to array_like
+        A product as :func:`varnet.operational.products.read_product` returns it (one
+        time), or arrays of shape ``(nlat, nlon)``: ``ssh`` (m), ``uo``, ``vo`` (m s-1) and
+        optionally ``vorticity_f`` (computed with
+        :func:`varnet.operational.derived.derive_fields` when absent).
+    lat, lon : array_like, optional
+        Cell-centre latitudes and longitudes, degrees; required with a mapping, taken from
+        the dataset otherwise.
+    title : str, optional
+        First line of the figure title; default the dataset's ``title`` attribute, else
+        "varnet daily product".
+    product_day, production_day : datetime.date, optional
+        Shown on the second title line; default the dataset's ``product_day`` and
+        ``production_day`` attributes.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        If a required field or the coordinates are missing or shapes disagree.
+    """
+    fig = quicklook_figure(ds_or_fields, lat, lon, title, product_day=product_day,
+                           production_day=production_day)
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    finally:
+        fig.clear()
+    return path
