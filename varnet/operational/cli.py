@@ -1,0 +1,168 @@
+"""``varnet-ops``: daily SSH and surface-current products from incoming observation files.
+
+    varnet-ops ingest    --config ops.toml            file the inbox into the archive
+    varnet-ops run       --config ops.toml [--day D]  one near-real-time run (ingest + products)
+    varnet-ops reprocess --config ops.toml --start D --end D [--workers N] [--dask ADDRESS]
+    varnet-ops daemon    --config ops.toml            the daily run on the cron schedule
+    varnet-ops status    --config ops.toml            last run, products, what is missing
+    varnet-ops score     --config ops.toml --truth truth.nc --start D --end D
+
+Exit status: 0 success, 1 some day failed (the others were made), 2 bad configuration or
+model, 3 another daemon holds the lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from varnet.config import ConfigError
+
+log = logging.getLogger("varnet.ops")
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+                        datefmt="%Y-%m-%dT%H:%M:%SZ")
+    logging.Formatter.converter = __import__("time").gmtime
+
+
+def _load(config_path: Path):
+    from varnet.operational.config import load_ops_config
+
+    try:
+        return load_ops_config(config_path)
+    except (ConfigError, OSError) as exc:
+        click.echo(f"error: configuration {exc}", err=True)
+        sys.exit(2)
+
+
+def _producer(config):
+    from varnet.export.metadata import ModelMismatch
+    from varnet.operational.pipeline import Producer
+
+    try:
+        return Producer(config)
+    except ModelMismatch as exc:
+        click.echo(f"error: model refused: {exc}", err=True)
+        sys.exit(2)
+
+
+_CONFIG = click.option("--config", "config_path", required=True,
+                       type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                       help="Operations configuration (TOML).")
+_QUIET = click.option("--quiet", is_flag=True, help="Warnings and errors only.")
+_DAY = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@click.group(help=__doc__)
+def main() -> None:
+    """Entry point of ``varnet-ops``."""
+
+
+@main.command("ingest")
+@_CONFIG
+@_QUIET
+def ingest_command(config_path: Path, quiet: bool) -> None:
+    """Validate the inbox's files, archive the good ones, quarantine the bad ones."""
+    from varnet.operational.ingest import ingest
+    from varnet.operational.ledger import Ledger
+
+    _setup_logging(quiet)
+    config = _load(config_path)
+    report = ingest(config, Ledger.for_config(config), progress=not quiet)
+    click.echo(report.summary())
+
+
+@main.command("run")
+@_CONFIG
+@click.option("--day", type=_DAY, help="Production day (default: today, UTC).")
+@_QUIET
+def run_command(config_path: Path, day: dt.datetime | None, quiet: bool) -> None:
+    """One near-real-time run: ingest, then make or re-make the due products."""
+    from varnet.operational.runs import daily_run
+    from varnet.operational.status import write_status
+
+    _setup_logging(quiet)
+    config = _load(config_path)
+    producer = _producer(config)
+    summary = daily_run(config, day.date() if day else None, producer=producer)
+    write_status(config, producer.ledger)
+    click.echo(summary.line())
+    sys.exit(1 if summary.failed else 0)
+
+
+@main.command("reprocess")
+@_CONFIG
+@click.option("--start", type=_DAY, required=True, help="First product day.")
+@click.option("--end", type=_DAY, required=True, help="Last product day.")
+@click.option("--force", is_flag=True, help="Re-make days that are already final.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes (or local Dask workers with --dask local).")
+@click.option("--dask", "dask_address", metavar="ADDRESS",
+              help="Dask scheduler address (tcp://host:8786), or 'local'.")
+@click.option("--production-day", type=_DAY, help="Issue date (default: today, UTC).")
+@_QUIET
+def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, force: bool,
+                      workers: int, dask_address: str | None,
+                      production_day: dt.datetime | None, quiet: bool) -> None:
+    """Make the final products of a date range (resumable, parallel)."""
+    from varnet.operational.runs import reprocess
+
+    _setup_logging(quiet)
+    config = _load(config_path)
+    _producer(config)  # refuse a model that does not fit before starting workers
+    try:
+        summary = reprocess(config, start.date(), end.date(), force=force, workers=workers,
+                            dask=dask_address,
+                            production_day=production_day.date() if production_day else None,
+                            progress=not quiet)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(summary.line())
+    sys.exit(1 if summary.failed else 0)
+
+
+@main.command("daemon")
+@_CONFIG
+@_QUIET
+def daemon_command(config_path: Path, quiet: bool) -> None:
+    """Run every day on the configured schedule; catch up missed days on start."""
+    from varnet.export.metadata import ModelMismatch
+    from varnet.operational.daemon import run_daemon
+    from varnet.operational.ledger import LockHeldError
+
+    _setup_logging(quiet)
+    config = _load(config_path)
+    try:
+        run_daemon(config)
+    except LockHeldError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(3)
+    except ModelMismatch as exc:
+        click.echo(f"error: model refused: {exc}", err=True)
+        sys.exit(2)
+
+
+@main.command("status")
+@_CONFIG
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--day", type=_DAY, help="Report as of this production day (default today).")
+def status_command(config_path: Path, as_json: bool, day: dt.datetime | None) -> None:
+    """Last run, the products of the re-issue window, and what is missing and why."""
+    from varnet.operational.ledger import Ledger
+    from varnet.operational.status import status_lines, status_report
+
+    config = _load(config_path)
+    report = status_report(config, Ledger.for_config(config), day.date() if day else None)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+    else:
+        click.echo("\n".join(status_lines(report)))

@@ -1,0 +1,391 @@
+"""The daily product of day D: archived files -> model inputs -> ONNX Runtime -> CF product.
+
+Stages, each timed (seconds, stored in the ledger and the product's log line):
+
+* **read**: the along-track files of the OI's reach around the window and the SST files of
+  the window, as the ledger lists them (status ``ok``: ingested and validated);
+* **grid**: the same shared code as training (:mod:`varnet.inputs`): daily cell means of the
+  along-track SLA, the OI first guess with the model's own OI parameters (from its metadata),
+  SST on the model grid;
+* **infer**: spatial patches of the window, batched through ONNX Runtime, streamed (only one
+  batch of patches is held at a time);
+* **stitch**: the centre day of every patch blended with a positive, smoothly tapered weight,
+  so overlaps favour patch interiors and the domain's edges stay covered;
+* **derive**: geostrophy of the reconstructed SSH, vorticity, divergence and strain;
+* **write**: the CF NetCDF product (atomic), the ``latest/`` link, the PNG quicklook.
+
+A window may miss days of observations (the model is trained with gaps); those days are
+recorded in the product. A window without any along-track observation is a failure for that
+day (:class:`NoInputError`), never an empty map.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from varnet.export.metadata import ModelMetadata
+from varnet.inputs import (
+    ModelGrid,
+    gridded_ssh_observations,
+    oi_first_guess,
+    read_alongtrack_files,
+    sst_on_grid,
+)
+from varnet.io.readers import read_sst
+from varnet.kernels.oi import OIConfig
+from varnet.kernels.patches import PatchLayout, PatchStitcher
+from varnet.operational.config import OpsConfig
+from varnet.operational.derived import derive_fields
+from varnet.operational.inference import OnnxModel
+from varnet.operational.ledger import InputRecord, Ledger
+from varnet.operational.products import (
+    ProductProvenance,
+    file_sha256,
+    update_latest_link,
+    write_product,
+)
+from varnet.operational.quicklook import write_quicklook
+
+log = logging.getLogger("varnet.ops.product")
+
+__all__ = [
+    "NoInputError",
+    "Producer",
+    "ProductInputs",
+    "build_inputs",
+    "reconstruct_day",
+    "window_days",
+]
+
+
+class NoInputError(RuntimeError):
+    """No observation at all for a product day's window: no product is made."""
+
+
+@dataclass(frozen=True, eq=False)
+class ProductInputs:
+    """Model inputs of one window on the product grid.
+
+    Attributes
+    ----------
+    days : list of datetime.date
+        The T days of the window; the product day is the centre one.
+    oi, obs, sst : numpy.ndarray
+        float32 (T, nlat, nlon): OI SLA (m), gridded along-track SLA (m, NaN where not
+        observed), SST (K, NaN where missing).
+    files : list of InputRecord
+        Every input file read.
+    days_without_observations : list of datetime.date
+        Window days with no along-track file.
+    days_without_sst : list of datetime.date
+        Window days with no SST file.
+    """
+
+    days: list[dt.date]
+    oi: np.ndarray
+    obs: np.ndarray
+    sst: np.ndarray
+    files: list[InputRecord]
+    days_without_observations: list[dt.date]
+    days_without_sst: list[dt.date]
+
+
+def window_days(day: dt.date, window: int) -> list[dt.date]:
+    """The ``window`` days centred on ``day`` (``window // 2`` on each side)."""
+    half = window // 2
+    return [day + dt.timedelta(days=k - half) for k in range(window)]
+
+
+def oi_reach_days(oi: OIConfig) -> int:
+    """Days of along-track data the OI of one day uses on each side (as training prepares)."""
+    return math.ceil(oi.cutoff * oi.time_scale_days + oi.superob_days) + 1
+
+
+def model_oi_config(metadata: ModelMetadata) -> OIConfig:
+    """The OI parameters the model was trained with (its metadata's configuration)."""
+    from varnet.config import from_mapping
+
+    return from_mapping(OIConfig, metadata.config["data"]["oi"], prefix="data.oi")
+
+
+def _pick_sst(records: Sequence[InputRecord], levels: Sequence[str]) -> dict[dt.date, InputRecord]:
+    rank = {level: k for k, level in enumerate(levels)}
+    best: dict[dt.date, InputRecord] = {}
+    for record in records:
+        if record.level not in rank or record.data_day is None:
+            continue
+        held = best.get(record.data_day)
+        if held is None or rank[record.level] < rank[held.level]:
+            best[record.data_day] = record
+    return best
+
+
+def build_inputs(
+    ledger: Ledger,
+    grid: ModelGrid,
+    metadata: ModelMetadata,
+    day: dt.date,
+    missions: Sequence[str] = (),
+    sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
+    timings: dict[str, float] | None = None,
+) -> ProductInputs:
+    """Read and grid the inputs of the window centred on ``day``.
+
+    Parameters
+    ----------
+    ledger : Ledger
+        Lists the archived, validated files.
+    grid : ModelGrid
+        The product grid.
+    metadata : ModelMetadata
+        The model's window length and OI parameters.
+    day : datetime.date
+        Product day.
+    missions : sequence of str
+        Along-track missions to use (all when empty).
+    sst_levels : sequence of str
+        GHRSST levels, most preferred first.
+    timings : dict, optional
+        Receives ``read`` and ``grid`` seconds.
+
+    Returns
+    -------
+    ProductInputs
+
+    Raises
+    ------
+    NoInputError
+        If no along-track file covers any day of the window.
+    """
+    timings = {} if timings is None else timings
+    days = window_days(day, metadata.window_days)
+    oi_config = model_oi_config(metadata)
+    reach = dt.timedelta(days=oi_reach_days(oi_config))
+    started = time.perf_counter()
+    tracks = [r for r in ledger.inputs_for_days(days[0] - reach, days[-1] + reach,
+                                                kind="alongtrack")
+              if not missions or r.mission in missions]
+    in_window = {r.data_day for r in tracks if days[0] <= r.data_day <= days[-1]}
+    if not in_window:
+        raise NoInputError(f"product day {day}: no along-track file for any day of its window "
+                           f"{days[0]} to {days[-1]}; nothing to map")
+    ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
+    track = read_alongtrack_files([r.path for r in tracks])
+    sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
+    for k, d in enumerate(days):
+        if d in ssts:
+            sst[k] = sst_on_grid(read_sst(ssts[d].path), grid)
+    timings["read"] = time.perf_counter() - started
+    started = time.perf_counter()
+    obs = gridded_ssh_observations(track, grid, days[0], len(days))
+    oi, _ = oi_first_guess(track, grid, days, oi_config)
+    timings["grid"] = time.perf_counter() - started
+    return ProductInputs(
+        days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
+        days_without_observations=[d for d in days if d not in in_window],
+        days_without_sst=[d for d in days if d not in ssts],
+    )
+
+
+def _taper(size: int) -> np.ndarray:
+    """Positive weight across a patch, 1 in the middle, small at the edges."""
+    return np.sin(np.pi * (np.arange(size) + 0.5) / size) ** 2
+
+
+def patch_shape(metadata: ModelMetadata, domain: tuple[int, int]) -> tuple[int, int]:
+    """The model's patch (H, W), reduced where the domain is smaller, multiples kept."""
+    multiple = metadata.spatial_multiple
+    shape = []
+    for trained, size in zip(metadata.patch[1:], domain, strict=True):
+        side = min(trained, size) // multiple * multiple
+        if side < multiple:
+            raise ValueError(f"domain of {domain} cells is smaller than the model's spatial "
+                             f"multiple {multiple}")
+        shape.append(side)
+    return shape[0], shape[1]
+
+
+def _patch_batches(inputs: ProductInputs, names: Sequence[str], layout: PatchLayout,
+                   batch: int) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+    origins = layout.origins()
+    _, ph, pw = layout.patch
+    for start in range(0, len(origins), batch):
+        chunk = origins[start:start + batch]
+        yield chunk, {n: np.stack([getattr(inputs, n)[:, y:y + ph, x:x + pw]
+                                   for _, y, x in chunk]) for n in names}
+
+
+def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
+                    timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """The model's SSH (m) and current (m s-1) of the window's centre day, stitched.
+
+    Parameters
+    ----------
+    model : OnnxModel
+        The exported model.
+    inputs : ProductInputs
+        The window's inputs on the product grid.
+    timings : dict, optional
+        Receives ``infer`` and ``stitch`` seconds.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``ssh``, ``uo``, ``vo``, float64 (nlat, nlon).
+    """
+    timings = {} if timings is None else timings
+    metadata = model.metadata
+    window = metadata.window_days
+    domain = inputs.oi.shape[1:]
+    ph, pw = patch_shape(metadata, domain)
+    overlap_y, overlap_x = ph // 4, pw // 4
+    layout = PatchLayout((1, *domain), (1, ph, pw), (1, max(ph - overlap_y, 1),
+                                                     max(pw - overlap_x, 1)))
+    weight = np.outer(_taper(ph), _taper(pw))[None]
+    stitcher = PatchStitcher((1, *domain), weight, leading=(3,))
+    infer = stitch = 0.0
+    centre = window // 2
+    for origins, feed in _patch_batches(inputs, model.input_names, layout, model.batch_size):
+        started = time.perf_counter()
+        out = model.run(feed)
+        infer += time.perf_counter() - started
+        started = time.perf_counter()
+        patches = np.stack([out[n][:, centre] for n in model.output_names], axis=1)[:, :, None]
+        stitcher.add_batch(origins, patches)
+        stitch += time.perf_counter() - started
+    started = time.perf_counter()
+    result = stitcher.result()[:, 0]
+    stitch += time.perf_counter() - started
+    timings["infer"], timings["stitch"] = infer, stitch
+    return {"ssh": result[0], "uo": result[1], "vo": result[2]}
+
+
+@dataclass
+class DayResult:
+    """What happened to one product day."""
+
+    day: dt.date
+    status: str
+    path: Path | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Producer:
+    """Makes products for one configuration (model, grid, ledger, folders).
+
+    Parameters
+    ----------
+    config : OpsConfig
+        The operations configuration.
+    ledger : Ledger, optional
+        Default: the configuration's.
+
+    Raises
+    ------
+    varnet.export.metadata.ModelMismatch
+        If the model does not fit the configuration (grid, window, inputs), naming the field.
+    """
+
+    def __init__(self, config: OpsConfig, ledger: Ledger | None = None) -> None:
+        self.config = config
+        self.ledger = ledger or Ledger.for_config(config)
+        self.model = OnnxModel(config.model.path, config.model.provider,
+                               threads=config.model.threads,
+                               batch_size=config.model.batch_size)
+        region = config.region
+        self.model.metadata.require_fit(
+            config.model.path, resolution_deg=region.resolution_deg, lat0=region.lat_min,
+            lon0=region.lon_min, inputs=["oi", "obs", "sst"])
+        self.grid = region.model_grid()
+        self.model_sha256 = file_sha256(config.model.path)
+
+    def make(self, day: dt.date, production_day: dt.date, *, final: bool,
+             run_id: int | None = None, production_time: dt.datetime | None = None
+             ) -> DayResult:
+        """Make (or re-make) the product of ``day`` as issued on ``production_day``.
+
+        The day is claimed in the ledger first; if another process holds the claim the day
+        is skipped (status ``busy``). Failures are recorded in the ledger and returned, not
+        raised, so one bad day never stops the others.
+
+        Parameters
+        ----------
+        day, production_day : datetime.date
+            Product day and production day (UTC).
+        final : bool
+            Whether this issue is the final one of its day.
+        run_id : int, optional
+            The ledger run making it.
+        production_time : datetime.datetime, optional
+            ``date_created`` of the file (default 00:00 UTC of the production day, which
+            keeps products identical whichever process makes them).
+
+        Returns
+        -------
+        DayResult
+        """
+        ledger = self.ledger
+        with ledger.claimed(day) as claimed:
+            if not claimed:
+                return DayResult(day, "busy")
+            self._remove_stale_temporaries(day)
+            ledger.start_product(day, production_day, run_id=run_id)
+            timings: dict[str, float] = {}
+            try:
+                path = self._produce(day, production_day, final, production_time, timings)
+            except Exception as exc:  # recorded for the operator; the other days go on
+                message = f"{type(exc).__name__}: {exc}"
+                ledger.fail_product(day, production_day, message, timings=timings)
+                log.error("product %s (issue %s) failed: %s", day, production_day, message)
+                return DayResult(day, "failed", error=message, timings=timings)
+        log.info("product %s (issue %s%s) written: %s in %.1f s (%s)", day, production_day,
+                 ", final" if final else "", path.name, sum(timings.values()),
+                 ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+        return DayResult(day, "final" if final else "ok", path, timings=timings)
+
+    def _remove_stale_temporaries(self, day: dt.date) -> None:
+        """Delete temporary files a killed writer of ``day`` left (the claim is held)."""
+        directory = Path(self.config.paths.products)
+        pattern = f".{self.config.name}_varnet_phy_l4_{day:%Y%m%d}*.tmp"
+        for stale in [*directory.glob(pattern), *(directory / "latest").glob(pattern)]:
+            log.warning("removing %s, left by an interrupted writer", stale)
+            stale.unlink(missing_ok=True)
+
+    def _produce(self, day: dt.date, production_day: dt.date, final: bool,
+                 production_time: dt.datetime | None, timings: dict[str, float]) -> Path:
+        config = self.config
+        production = config.production
+        inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
+                              production.missions, production.sst_levels, timings)
+        fields = reconstruct_day(self.model, inputs, timings)
+        started = time.perf_counter()
+        fields.update(derive_fields(fields["ssh"], fields["uo"], fields["vo"], self.grid.lat,
+                                    self.grid.lon))
+        timings["derive"] = time.perf_counter() - started
+        started = time.perf_counter()
+        provenance = ProductProvenance(
+            model_id=self.model.metadata.model_id, model_sha256=self.model_sha256,
+            input_files=tuple((Path(r.path).name, r.sha256) for r in inputs.files),
+            days_without_observations=tuple(inputs.days_without_observations),
+            processing_status="final" if final else "preliminary",
+            production_time=production_time)
+        directory = Path(config.paths.products)
+        path = write_product(directory, config.name, day, production_day, self.grid.lat,
+                             self.grid.lon, fields, provenance)
+        update_latest_link(directory, config.name, day, path)
+        write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
+                        product_day=day, production_day=production_day)
+        timings["write"] = time.perf_counter() - started
+        self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
+                                   model_checksum=self.model_sha256, timings=timings,
+                                   final=final)
+        return path

@@ -1,0 +1,263 @@
+"""Which products to make, and making them: the daily run and reprocessing.
+
+**Daily run** on production day P (what the daemon does each morning, and on start): ingest
+the inbox, then for every product day D with ``P - reissue_days <= D <= P - lag_days``
+(near-real-time re-issue, as DUACS does):
+
+* no product yet (a missed day, e.g. after the daemon was stopped) -> make it;
+* inputs of its window changed since its latest issue -> re-make it;
+* ``P - D == reissue_days`` -> its last issue, made with ``processing_status = final``;
+* already final -> nothing.
+
+**Reprocess** of a date range: every day not yet final (all with ``force``), issued final on
+the production day, sequentially, over ``workers`` processes, or on a Dask cluster. Products
+depend only on the archived inputs, the model and the production day, so they are the same
+bit for bit whichever way they are run; a killed reprocess resumes where it stopped (final
+days are skipped, interrupted ones redone).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+from tqdm import tqdm
+
+from varnet.operational.config import OpsConfig
+from varnet.operational.ingest import IngestReport, ingest
+from varnet.operational.ledger import Ledger
+from varnet.operational.pipeline import (
+    DayResult,
+    Producer,
+    model_oi_config,
+    oi_reach_days,
+    window_days,
+)
+
+log = logging.getLogger("varnet.ops.run")
+
+__all__ = ["RunSummary", "daily_run", "days_due", "reprocess", "today_utc"]
+
+
+def today_utc() -> dt.date:
+    """Today's date in UTC."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def date_range(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day from ``first`` to ``last`` inclusive."""
+    return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+def days_due(production_day: dt.date, lag_days: int, reissue_days: int) -> list[dt.date]:
+    """Product days a run on ``production_day`` looks after, oldest first."""
+    return date_range(production_day - dt.timedelta(days=reissue_days),
+                      production_day - dt.timedelta(days=lag_days))
+
+
+@dataclass
+class RunSummary:
+    """Outcome of a daily run or a reprocess."""
+
+    run_id: int
+    production_day: dt.date
+    results: list[DayResult] = field(default_factory=list)
+    skipped: list[dt.date] = field(default_factory=list)
+    ingest: IngestReport | None = None
+
+    @property
+    def failed(self) -> list[DayResult]:
+        """Days that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    def line(self) -> str:
+        """One readable line."""
+        made = [r for r in self.results if r.status in ("ok", "final")]
+        text = (f"run {self.run_id} (issue {self.production_day}): {len(made)} product(s) made, "
+                f"{len(self.failed)} failed, {len(self.skipped)} up to date")
+        if self.failed:
+            text += "; failed: " + "; ".join(f"{r.day} ({r.error})" for r in self.failed)
+        return text
+
+
+def _window_data_days(producer: Producer, day: dt.date) -> tuple[dt.date, dt.date]:
+    """First and last data days whose files can change the product of ``day``."""
+    metadata = producer.model.metadata
+    reach = dt.timedelta(days=oi_reach_days(model_oi_config(metadata)))
+    days = window_days(day, metadata.window_days)
+    return days[0] - reach, days[-1] + reach
+
+
+def daily_run(config: OpsConfig, production_day: dt.date | None = None,
+              producer: Producer | None = None, do_ingest: bool = True,
+              stop: threading.Event | None = None) -> RunSummary:
+    """One near-real-time run (module docstring).
+
+    Parameters
+    ----------
+    config : OpsConfig
+        The configuration.
+    production_day : datetime.date, optional
+        Default: today (UTC).
+    producer : Producer, optional
+        Reused across runs by the daemon (the model stays loaded).
+    do_ingest : bool
+        Ingest the inbox first.
+    stop : threading.Event, optional
+        Checked between days: once set, the run ends after the current product.
+
+    Returns
+    -------
+    RunSummary
+    """
+    production_day = production_day or today_utc()
+    producer = producer or Producer(config)
+    ledger = producer.ledger
+    run_id = ledger.start_run("daily")
+    summary = RunSummary(run_id, production_day)
+    try:
+        if do_ingest:
+            summary.ingest = ingest(config, ledger, today=production_day)
+            log.info("ingest: %s", summary.ingest.summary())
+        ledger.mark_interrupted()
+        reissue = config.production.reissue_days
+        for day in days_due(production_day, config.production.lag_days, reissue):
+            if stop is not None and stop.is_set():
+                log.info("stop requested: the remaining days wait for the next run")
+                break
+            latest = ledger.latest_product(day)
+            final = (production_day - day).days >= reissue
+            if latest is not None and latest.status == "final":
+                summary.skipped.append(day)
+                continue
+            changed = ledger.inputs_changed(day, *_window_data_days(producer, day))
+            if latest is not None and not changed and not final:
+                summary.skipped.append(day)
+                continue
+            summary.results.append(producer.make(day, production_day, final=final,
+                                                 run_id=run_id))
+    except BaseException as exc:
+        ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    ledger.finish_run(run_id, "failed" if summary.failed else "ok",
+                      "; ".join(f"{r.day}: {r.error}" for r in summary.failed) or None)
+    log.info(summary.line())
+    return summary
+
+
+# --- reprocessing ---------------------------------------------------------------------------
+
+#: The Producer of this worker process (the model is loaded once per process).
+_WORKER_PRODUCER: list[Producer] = []
+
+
+def _worker_make(config: OpsConfig, day: dt.date, production_day: dt.date,
+                 run_id: int) -> DayResult:
+    """Make one final product in a worker process (its Producer is built once)."""
+    if not _WORKER_PRODUCER or _WORKER_PRODUCER[0].config != config:
+        _WORKER_PRODUCER[:] = [Producer(config)]
+    return _WORKER_PRODUCER[0].make(day, production_day, final=True, run_id=run_id)
+
+
+def _results(futures: Iterable, total: int, progress: bool,
+             done: Callable[[object], DayResult]) -> list[DayResult]:
+    results = []
+    with tqdm(total=total, desc="reprocess", unit="day", disable=not progress) as bar:
+        for future in futures:
+            result = done(future)
+            results.append(result)
+            bar.set_postfix_str(f"{result.day} {result.status}")
+            bar.update()
+    return results
+
+
+def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = False,
+              workers: int = 1, dask: str | None = None,
+              production_day: dt.date | None = None, progress: bool = True) -> RunSummary:
+    """Make the final products of ``start`` to ``end`` (module docstring).
+
+    Parameters
+    ----------
+    config : OpsConfig
+        The configuration.
+    start, end : datetime.date
+        Product days, inclusive.
+    force : bool
+        Re-make days that are already final.
+    workers : int
+        Processes (1: in this process).
+    dask : str, optional
+        Address of a Dask scheduler (``tcp://host:8786``), or ``"local"`` for a local
+        cluster of ``workers`` processes.
+    production_day : datetime.date, optional
+        Issue date of the products (default today, UTC).
+    progress : bool
+        Progress bar.
+
+    Returns
+    -------
+    RunSummary
+    """
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    production_day = production_day or today_utc()
+    ledger = Ledger.for_config(config)
+    ledger.mark_interrupted()
+    days = date_range(start, end)
+    todo = [d for d in days if force or (p := ledger.latest_product(d)) is None
+            or p.status != "final"]
+    run_id = ledger.start_run("reprocess")
+    summary = RunSummary(run_id, production_day, skipped=[d for d in days if d not in todo])
+    log.info("reprocess %s to %s: %d day(s) to make, %d already final", start, end, len(todo),
+             len(summary.skipped))
+    try:
+        if dask is not None:
+            summary.results = _on_dask(config, todo, production_day, run_id, dask, workers,
+                                       progress)
+        elif workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_worker_make, config, d, production_day, run_id)
+                           for d in todo]
+                summary.results = _results(as_completed(futures), len(todo), progress,
+                                           lambda f: f.result())
+        else:
+            producer = Producer(config, ledger)
+            summary.results = _results(todo, len(todo), progress,
+                                       lambda d: producer.make(d, production_day, final=True,
+                                                               run_id=run_id))
+    except BaseException as exc:
+        ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    summary.results.sort(key=lambda r: r.day)
+    ledger.finish_run(run_id, "failed" if summary.failed else "ok",
+                      "; ".join(f"{r.day}: {r.error}" for r in summary.failed) or None)
+    log.info(summary.line())
+    return summary
+
+
+def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, run_id: int,
+             address: str, workers: int, progress: bool) -> list[DayResult]:
+    try:
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as dask_completed
+    except ImportError:
+        raise RuntimeError("--dask needs dask.distributed: pip install 'varnet[dist]'") from None
+    cluster = None
+    if address == "local":
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    else:
+        client = Client(address)
+    try:
+        futures = client.map(_worker_make, [config] * len(days), days,
+                             [production_day] * len(days), [run_id] * len(days), pure=False)
+        return _results(dask_completed(futures), len(days), progress, lambda f: f.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
