@@ -22,8 +22,23 @@ venv: $(BIN)/.installed
 $(OUT)/osse/truth.nc: | venv
 	$(BIN)/varnet-osse generate --config configs/osse-default.toml --out $(OUT)/osse
 
-demo: venv
-	$(BIN)/varnet-osse generate --config configs/osse-default.toml --out $(OUT)/osse
+# The main job on the embedded default: the synthetic ocean, its files fed through the
+# operations inbox, the test period reprocessed with the shipped model (ONNX Runtime), and the
+# products scored against the truth beside the model's own evaluation. Operations state and
+# products are made afresh each time under $(OUT)/ops (configs/ops-demo.toml).
+TEST_START := 2012-10-22
+TEST_END := 2012-12-02
+
+demo: venv $(OUT)/osse/truth.nc
+	rm -rf $(OUT)/ops
+	mkdir -p $(OUT)/ops/inbox
+	cp $(OUT)/osse/alongtrack/*.nc $(OUT)/osse/sst/l4/*.nc $(OUT)/ops/inbox/
+	$(BIN)/varnet-ops ingest --config configs/ops-demo.toml --quiet
+	$(BIN)/varnet-ops reprocess --config configs/ops-demo.toml --start $(TEST_START) \
+	  --end $(TEST_END) --production-day 2013-01-01 --workers 2 --quiet
+	$(BIN)/varnet-ops score --config configs/ops-demo.toml --truth $(OUT)/osse/truth.nc \
+	  --start $(TEST_START) --end $(TEST_END) --reference models/demo/evaluation/scores.csv
+	@echo "products and quicklooks (PNG): $(OUT)/ops/products; newest issue of each day: $(OUT)/ops/products/latest"
 
 demo-models: venv $(OUT)/osse/truth.nc
 	mkdir -p models/demo

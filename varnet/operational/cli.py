@@ -166,3 +166,40 @@ def status_command(config_path: Path, as_json: bool, day: dt.datetime | None) ->
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo("\n".join(status_lines(report)))
+
+
+@main.command("score")
+@_CONFIG
+@click.option("--truth", "truth_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The synthetic ocean's truth.nc.")
+@click.option("--start", type=_DAY, required=True, help="First product day.")
+@click.option("--end", type=_DAY, required=True, help="Last product day.")
+@click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A varnet-train evaluate scores.csv to print beside (e.g. the model's).")
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the table as CSV.")
+def score_command(config_path: Path, truth_path: Path, start: dt.datetime, end: dt.datetime,
+                  reference: Path | None, out_csv: Path | None) -> None:
+    """The paper's score table of the products against a synthetic ocean's truth."""
+    import pandas as pd
+
+    from varnet.operational.scoring import score_products
+    from varnet.scores import table_markdown
+
+    config = _load(config_path)
+    try:
+        table = score_products(config.paths.products, config.name, truth_path, start.date(),
+                               end.date())
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    if reference is not None:
+        ref = pd.read_csv(reference, index_col=0)
+        ref.index = [f"{i} (varnet-train evaluate)" for i in ref.index]
+        table = pd.concat([table, ref.drop(index=[i for i in ref.index
+                                                  if i.startswith("Geostrophy of true")])])
+    click.echo(f"products {start.date()} to {end.date()} against {truth_path}\n")
+    click.echo(table_markdown(table))
+    if out_csv is not None:
+        table.to_csv(out_csv, float_format="%.6g")

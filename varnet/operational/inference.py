@@ -97,9 +97,12 @@ class OnnxModel:
                 log.warning("%s: CUDA was asked for but this onnxruntime has no CUDA provider "
                             "(install onnxruntime-gpu); running on the CPU", self.path.name)
             return ort.InferenceSession(str(self.path), options, providers=[_CPU])
-        if provider == "auto":
-            options.log_severity_level = 4  # a missing GPU is expected here: no ORT error
-        session = ort.InferenceSession(str(self.path), options, providers=[_CUDA, _CPU])
+        if provider == "auto":  # a missing GPU is expected here: silence ORT's own error
+            ort.set_default_logger_severity(4)
+        try:
+            session = ort.InferenceSession(str(self.path), options, providers=[_CUDA, _CPU])
+        finally:
+            ort.set_default_logger_severity(2)
         if session.get_providers()[0] != _CUDA and provider == "cuda":
             log.warning("%s: CUDA was asked for but did not start (no GPU, or CUDA 12/13 and "
                         "cuDNN 9 libraries not found: see onnxruntime's message above); "

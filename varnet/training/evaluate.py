@@ -25,6 +25,7 @@ from varnet.kernels.finite_differences import (
     geostrophic_velocity,
     relative_vorticity,
 )
+from varnet.regrid import upsample
 from varnet.scores import (
     Fields,
     plot_psd_scores,
@@ -35,7 +36,7 @@ from varnet.scores import (
 from varnet.training.checkpoint import LoadedModel, load_checkpoint
 from varnet.training.data import PeriodArrays
 from varnet.training.prepare import prepare_arrays
-from varnet.training.reconstruct import reconstruct_period, upsample
+from varnet.training.reconstruct import reconstruct_period
 
 log = logging.getLogger("varnet.training")
 
