@@ -93,7 +93,7 @@ def run_command(config_path: Path, day: dt.datetime | None, quiet: bool) -> None
     config = _load(config_path)
     producer = _producer(config)
     summary = daily_run(config, day.date() if day else None, producer=producer)
-    write_status(config, producer.ledger)
+    write_status(config, producer.ledger, summary.production_day)
     click.echo(summary.line())
     sys.exit(1 if summary.failed else 0)
 

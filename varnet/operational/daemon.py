@@ -70,7 +70,7 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
                     log.exception("daily run failed; the next run will retry")
                     write_status(config, producer.ledger)
                     return
-                write_status(config, producer.ledger)
+                write_status(config, producer.ledger, summary.production_day)
                 if on_run is not None:
                     on_run(summary)
 

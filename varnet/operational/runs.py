@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -84,6 +85,25 @@ class RunSummary:
         return text
 
 
+def _clear_dead_claims(ledger: Ledger) -> int:
+    """Release the claims of processes of this host that died holding them.
+
+    A maker killed between finishing a product and releasing its claim leaves a claim on a
+    day that no later run re-makes (it is final), and one killed while making a day keeps
+    :meth:`Ledger.mark_interrupted` from seeing that day's row. Taking such a claim over (the
+    ledger does only when the owner is dead) and releasing it leaves neither behind; live
+    claims and those of other hosts are untouched.
+    """
+    cleared = 0
+    for held in ledger.claims():
+        if held.host != ledger.host or held.owner == ledger.owner:
+            continue
+        if ledger.claim(held.product_day):  # False while its owner lives
+            ledger.release(held.product_day)
+            cleared += 1
+    return cleared
+
+
 def _window_data_days(producer: Producer, day: dt.date) -> tuple[dt.date, dt.date]:
     """First and last data days whose files can change the product of ``day``."""
     metadata = producer.model.metadata
@@ -123,6 +143,7 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
         if do_ingest:
             summary.ingest = ingest(config, ledger, today=production_day)
             log.info("ingest: %s", summary.ingest.summary())
+        _clear_dead_claims(ledger)
         ledger.mark_interrupted()
         reissue = config.production.reissue_days
         for day in days_due(production_day, config.production.lag_days, reissue):
@@ -206,6 +227,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
         raise ValueError(f"--end {end} is before --start {start}")
     production_day = production_day or today_utc()
     ledger = Ledger.for_config(config)
+    _clear_dead_claims(ledger)
     ledger.mark_interrupted()
     days = date_range(start, end)
     todo = [d for d in days if force or (p := ledger.latest_product(d)) is None
@@ -219,7 +241,10 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
             summary.results = _on_dask(config, todo, production_day, run_id, dask, workers,
                                        progress)
         elif workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            # fresh interpreters, not forks: a fork of a process that has run OpenMP code
+            # (torch) aborts, and one of a threaded process (ONNX Runtime) may deadlock
+            with ProcessPoolExecutor(max_workers=workers,
+                                     mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [pool.submit(_worker_make, config, d, production_day, run_id)
                            for d in todo]
                 summary.results = _results(as_completed(futures), len(todo), progress,

@@ -71,12 +71,16 @@ def status_report(config: OpsConfig, ledger: Ledger, today: dt.date | None = Non
     }
 
 
-def write_status(config: OpsConfig, ledger: Ledger) -> None:
-    """Write :func:`status_report` to the configuration's status file, atomically."""
+def write_status(config: OpsConfig, ledger: Ledger, today: dt.date | None = None) -> None:
+    """Write :func:`status_report` to the configuration's status file, atomically.
+
+    ``today``: the production day to report for (default today, UTC); pass the run's, so
+    that a run for another day (``varnet-ops run --day``) reports the days it looked after.
+    """
     path = config.paths.status_file
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(status_report(config, ledger), indent=2) + "\n")
+        tmp.write_text(json.dumps(status_report(config, ledger, today), indent=2) + "\n")
 
 
 def status_lines(report: dict[str, Any]) -> list[str]:

@@ -1,0 +1,187 @@
+"""The daemon (catch-up on start, status file, one instance, clean stop) and ``varnet-ops
+status``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from test_pipeline import alongtrack_files, exported_model, make_ops, sst_files
+
+from varnet.operational import runs
+from varnet.operational.cli import main
+from varnet.operational.daemon import run_daemon
+from varnet.operational.ledger import LockHeldError, daemon_lock
+
+#: The production day of these tests: "today" for the daemon.
+TODAY = dt.date(2012, 10, 20)
+ONE = dt.timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, tiny_ocean):
+    return exported_model(tmp_path_factory, tiny_ocean.out_dir)
+
+
+def check_products_whole(ops, reissue_days: int = 3) -> None:
+    """Every product file opens and has a usable ledger row, and the other way round; no
+    temporary file, claim or in-progress row is left."""
+    with ops.ledger() as ledger:
+        rows = [r for k in range(1, reissue_days + 1)
+                for r in ledger.product_history(TODAY - k * ONE)]
+        assert all(r.status != "in-progress" for r in rows), rows
+        assert sorted(r.path for r in rows if r.status in ("ok", "final")) == [
+            str(p) for p in ops.product_files()]
+        assert ledger.claims() == []
+    for path in ops.product_files():
+        with xr.open_dataset(path) as ds:
+            assert np.isfinite(ds["ssh"].values).all()
+    assert ops.temporaries() == []
+
+
+def test_the_daemon_catches_up_reports_is_alone_and_stops(tmp_path, tiny_ocean, model,
+                                                          monkeypatch):
+    ops = make_ops(tmp_path, model)
+    ocean = tiny_ocean.out_dir
+    # altimetry up to TODAY - 3 only: the window of TODAY - 1 has none
+    ops.deliver(alongtrack_files(ocean, TODAY - 11 * ONE, TODAY - 3 * ONE)
+                + sst_files(ocean, TODAY - 7 * ONE, TODAY))
+    monkeypatch.setattr(runs, "today_utc", lambda: TODAY)  # the ocean's calendar
+    stop = threading.Event()
+    summaries, errors = [], []
+
+    def daemon() -> None:
+        try:
+            run_daemon(ops.config, stop=stop, on_run=summaries.append)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=daemon, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not summaries and not errors:
+            assert time.monotonic() < deadline, "no run after 120 s"
+            time.sleep(0.05)
+        assert errors == []
+        (summary,) = summaries  # the start-up run; the schedule does not fire
+        assert summary.production_day == TODAY
+        assert [(r.day, r.status) for r in summary.results] == [
+            (TODAY - 3 * ONE, "final"), (TODAY - 2 * ONE, "ok"), (TODAY - ONE, "failed")]
+
+        report = json.loads(ops.config.paths.status_file.read_text())
+        assert report["today"] == str(TODAY)
+        assert report["missing"] == [str(TODAY - ONE)]
+        missing = report["days"][str(TODAY - ONE)]
+        assert missing["status"] == "failed"
+        assert missing["error"].startswith("NoInputError: ")
+        assert report["days"][str(TODAY - 3 * ONE)]["status"] == "final"
+        assert report["days"][str(TODAY - 2 * ONE)]["path"] == str(
+            ops.product_path(TODAY - 2 * ONE, TODAY))
+        assert report["last_run"]["kind"] == "daily"
+        assert report["last_run"]["status"] == "failed"
+
+        # a second daemon on the same state folder is refused while the first runs
+        lock_file = ops.config.paths.daemon_lock_file
+        with pytest.raises(LockHeldError) as caught:
+            run_daemon(ops.config, stop=threading.Event())
+        assert caught.value.lock_path == lock_file and str(lock_file) in str(caught.value)
+        result = CliRunner().invoke(main, ["daemon", "--config", str(ops.toml), "--quiet"])
+        assert result.exit_code == 3, result.output
+        assert str(lock_file) in result.stderr and "another varnet-ops daemon" in result.stderr
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive(), "the daemon did not stop"
+    assert errors == [] and len(summaries) == 1
+    with daemon_lock(ops.config.paths.state):  # released
+        pass
+    check_products_whole(ops)
+
+
+_DAEMON = textwrap.dedent("""
+    import datetime, sys
+    from varnet.operational import runs
+    day = datetime.date.fromisoformat(sys.argv[1])
+    runs.today_utc = lambda: day  # the tiny ocean's calendar, not the clock
+    from varnet.operational.cli import main
+    main(sys.argv[2:], prog_name="varnet-ops")
+""")
+
+
+def test_sigterm_stops_the_daemon_cleanly_after_the_current_product(tmp_path, tiny_ocean,
+                                                                     model):
+    ops = make_ops(tmp_path, model, reissue_days=6)  # six days to make on start
+    ocean = tiny_ocean.out_dir
+    ops.deliver(alongtrack_files(ocean, TODAY - 14 * ONE, TODAY - ONE)
+                + sst_files(ocean, TODAY - 7 * ONE, TODAY))
+    log = tmp_path / "daemon.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _DAEMON, str(TODAY), "daemon", "--config", str(ops.toml)],
+            stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not ops.product_files():
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "no product after 120 s"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGTERM)
+            returncode = process.wait(timeout=60)
+        finally:
+            process.kill()
+            process.wait()
+    text = log.read_text()
+    assert returncode == 0, text
+    assert "received SIGTERM" in text and "daemon stopped" in text
+    made = ops.product_files()
+    assert 1 <= len(made) < 6, text  # stopped after the product it was making
+    assert "stop requested: the remaining days wait for the next run" in text
+    check_products_whole(ops, reissue_days=6)
+    report = json.loads(ops.config.paths.status_file.read_text())
+    assert report["today"] == str(TODAY)
+    assert len(report["missing"]) == 6 - len(made)
+    with daemon_lock(ops.config.paths.state):  # released
+        pass
+
+
+def test_status_prints_the_last_run_and_the_missing_days(tmp_path, tiny_ocean, model):
+    ops = make_ops(tmp_path, model)
+    day = TODAY - 3 * ONE
+    ops.deliver(alongtrack_files(tiny_ocean.out_dir, day - ONE, day - ONE))  # one day only
+    runner = CliRunner()
+    run = runner.invoke(main, ["run", "--config", str(ops.toml), "--day", str(TODAY),
+                               "--quiet"])
+    assert run.exit_code == 1, run.output  # some days failed, the others were made
+    assert "1 product(s) made, 2 failed" in run.stdout
+
+    text = runner.invoke(main, ["status", "--config", str(ops.toml), "--day", str(TODAY)])
+    assert text.exit_code == 0, text.output
+    lines = text.stdout.splitlines()
+    assert lines[0] == f"status on {TODAY}"
+    assert lines[1].startswith("last run: #1 daily failed, started ")
+    assert f"  {day}: final (issue {TODAY}) {ops.product_path(day, TODAY)}" in lines
+    assert any(line.startswith(f"  {TODAY - ONE}: failed (issue {TODAY}) - NoInputError: ")
+               for line in lines)
+    assert lines[-1] == f"missing: {TODAY - 2 * ONE}, {TODAY - ONE}"
+
+    out = runner.invoke(main, ["status", "--config", str(ops.toml), "--day", str(TODAY),
+                               "--json"])
+    assert out.exit_code == 0, out.output
+    report = json.loads(out.stdout)
+    assert report["missing"] == [str(TODAY - 2 * ONE), str(TODAY - ONE)]
+    assert report["last_run"]["status"] == "failed" and report["last_run"]["id"] == 1
+    assert report["days"][str(day)]["status"] == "final"
+    # the run's status file reports the day it ran for, not the clock's
+    assert json.loads(ops.config.paths.status_file.read_text()) == report

@@ -1,0 +1,400 @@
+"""The daily product from archived files: CF file, parity with PyTorch, gaps, failures, model
+mismatch.
+
+Also the shared helpers of ``test_runs.py`` and ``test_daemon.py``: the tiny exported model
+(built once per session on the tiny ocean's coarsened grid), operations configurations
+around it, and the tiny ocean's files by data day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+
+from varnet.config import dump_toml
+from varnet.export.metadata import ModelMismatch
+from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
+from varnet.operational.cli import main
+from varnet.operational.config import OpsConfig, load_ops_config
+from varnet.operational.ingest import ingest
+from varnet.operational.ledger import Ledger
+from varnet.operational.pipeline import Producer, build_inputs, model_oi_config
+from varnet.operational.products import latest_filename, product_filename
+
+#: Product day of this module's products, and the production day they are issued on.
+DAY = dt.date(2012, 10, 15)
+PRODUCTION = dt.date(2012, 10, 25)
+#: The model grid: the tiny ocean's 64 x 64 cells at 0.1 degree (centres from 34.85 N,
+#: 63.15 W) coarsened by 2, i.e. 32 x 32 cells at 0.2 degree centred from 34.9 N, 63.1 W.
+REGION = {"lat_min": 34.9, "lon_min": -63.1, "resolution_deg": 0.2, "nlat": 32, "nlon": 32}
+#: A cron schedule that does not fire while a test runs (00:00 UTC on January 1st).
+NEVER = "0 0 1 1 *"
+NAME = "tiny"
+
+
+# --------------------------------------------------------------------------------------------
+# shared helpers (imported by test_runs.py and test_daemon.py)
+
+
+def days(first: dt.date, last: dt.date) -> list[dt.date]:
+    """Every day from ``first`` to ``last`` inclusive."""
+    return [first + dt.timedelta(days=k) for k in range((last - first).days + 1)]
+
+
+@dataclass(frozen=True)
+class TinyModel:
+    """The exported tiny model: its ONNX file and the checkpoint it was exported from."""
+
+    onnx: Path
+    checkpoint: Path
+
+
+def exported_model(tmp_path_factory: pytest.TempPathFactory, ocean_dir: Path) -> TinyModel:
+    """A tiny 4DVarNet (SSH + SST) on the tiny ocean's grid coarsened by 2, exported to ONNX.
+
+    Built once per session: the files are kept under the session's base temporary folder and
+    reused by every caller (export is the slow part, tens of seconds).
+    """
+    folder = tmp_path_factory.getbasetemp() / "ops-tiny-model"
+    model = TinyModel(folder / "tiny.onnx", folder / "tiny.pt")
+    if model.onnx.is_file():
+        return model
+    torch = pytest.importorskip("torch")
+    from varnet.export.graph import export_model, save_model
+    from varnet.inputs import ModelGrid
+    from varnet.io.readers import read_truth
+    from varnet.kernels.oi import OIConfig
+    from varnet.training.checkpoint import ModelGridInfo, load_checkpoint, save_checkpoint
+    from varnet.training.config import (
+        DataConfig,
+        LossConfig,
+        ModelConfig,
+        OptimConfig,
+        TrainConfig,
+    )
+    from varnet.training.model import Normalisation, build_model
+
+    data = DataConfig(osse=str(ocean_dir), coarsen=2, window_days=3, patch=(32, 32),
+                      stride=(16, 16), weight_crop=(1, 4, 4),
+                      train=(dt.date(2012, 10, 1), dt.date(2012, 10, 14)),
+                      validation=(dt.date(2012, 10, 15), dt.date(2012, 10, 19)),
+                      test=(dt.date(2012, 10, 22), dt.date(2012, 10, 28)),
+                      prepare_workers=1, oi=OIConfig(time_scale_days=2.0))
+    net = ModelConfig(kind="4dvarnet", use_sst=True, dim_ae=4, kernel=3, lstm_channels=6,
+                      n_grad=1, n_cascades=1, sst_features=3, dropout=0.0)
+    config = TrainConfig(name="tiny-ops", data=data, model=net,
+                         loss=LossConfig(large_scale_pool=8, cascade_weights=(1.0,)),
+                         optim=OptimConfig(epochs=1, batch_size=2, threads=1))
+    with read_truth(ocean_dir / "truth.nc") as truth:
+        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values, data.coarsen)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        module = build_model(net, data.window_days,
+                             Normalisation(ssh_mean=0.0, ssh_std=0.1, sst_mean=290.0,
+                                           sst_std=2.0, uv_std=0.3))
+    save_checkpoint(model.checkpoint, module, config, ModelGridInfo.from_axes(grid.lat, grid.lon),
+                    {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exported = export_model(load_checkpoint(model.checkpoint))
+    tmp = folder / "tiny.onnx.part"
+    save_model(exported.model, tmp)
+    tmp.rename(model.onnx)
+    return model
+
+
+@dataclass(frozen=True)
+class Ops:
+    """One operations set-up: a configuration file and its folders."""
+
+    root: Path
+    toml: Path
+    config: OpsConfig
+
+    def ledger(self) -> Ledger:
+        """A new connection to the ledger (close it, e.g. ``with ops.ledger() as ledger``)."""
+        return Ledger.for_config(self.config)
+
+    @property
+    def inbox(self) -> Path:
+        return Path(self.config.paths.inbox)
+
+    @property
+    def products(self) -> Path:
+        return Path(self.config.paths.products)
+
+    def deliver(self, files: list[Path], subfolder: str = "") -> None:
+        """Copy observation files into the inbox."""
+        folder = self.inbox / subfolder
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in files:
+            shutil.copy(path, folder / path.name)
+
+    def product_files(self) -> list[Path]:
+        """The product files (not temporaries, not the ``latest/`` links)."""
+        return sorted(self.products.glob(f"{NAME}_varnet_phy_l4_*.nc"))
+
+    def product_path(self, day: dt.date, production_day: dt.date) -> Path:
+        return self.products / product_filename(NAME, day, production_day)
+
+    def latest_link(self, day: dt.date) -> Path:
+        return self.products / "latest" / latest_filename(NAME, day)
+
+    def temporaries(self) -> list[Path]:
+        """Temporary files left in the product folder or ``latest/``."""
+        return sorted(self.products.rglob(".*.tmp")) if self.products.exists() else []
+
+
+def make_ops(root: Path, model: TinyModel, *, region: dict | None = None,
+             archive: Path | None = None, **production: object) -> Ops:
+    """Write an operations configuration under ``root`` (inbox, archive... inside it).
+
+    ``region`` overrides keys of :data:`REGION`; ``archive`` shares another set-up's archive;
+    ``production`` overrides ``[production]`` (lag 1 day, re-issue 3 days by default).
+    """
+    paths = {key: str(root / key) for key in ("inbox", "archive", "quarantine", "products",
+                                              "state")}
+    if archive is not None:
+        paths["archive"] = str(archive)
+    mapping = {
+        "name": NAME,
+        "region": {**REGION, **(region or {})},
+        "model": {"path": str(model.onnx), "provider": "cpu", "threads": 1, "batch_size": 1},
+        "paths": paths,
+        "schedule": {"cron": NEVER, "misfire_grace_minutes": 1},
+        "production": {"lag_days": 1, "reissue_days": 3, "workers": 1, **production},
+    }
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "inbox").mkdir(exist_ok=True)
+    toml = root / "ops.toml"
+    toml.write_text(dump_toml(mapping))
+    return Ops(root, toml, load_ops_config(toml))
+
+
+def share_archive(source: Ops, root: Path, model: TinyModel) -> Ops:
+    """A new set-up reading ``source``'s archive, with a copy of its ledger (its inputs and
+    whatever else it holds) and its own products and state."""
+    ops = make_ops(root, model, archive=Path(source.config.paths.archive))
+    target = ops.config.paths.ledger_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = sqlite3.connect(source.config.paths.ledger_file)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    return ops
+
+
+def alongtrack_files(ocean_dir: Path, first: dt.date, last: dt.date,
+                     skip: tuple[dt.date, ...] = ()) -> list[Path]:
+    """The tiny ocean's along-track files of data days ``first`` to ``last``, but ``skip``."""
+    return sorted(p for p in (ocean_dir / "alongtrack").glob("*.nc")
+                  if first <= (day := parse_alongtrack_filename(p.name).day) <= last
+                  and day not in skip)
+
+
+def sst_files(ocean_dir: Path, first: dt.date, last: dt.date) -> list[Path]:
+    """The tiny ocean's L4 SST files of days ``first`` to ``last``."""
+    return sorted(p for p in (ocean_dir / "sst" / "l4").glob("*.nc")
+                  if first <= parse_ghrsst_filename(p.name).day <= last)
+
+
+def window_files(ocean_dir: Path, day: dt.date) -> list[Path]:
+    """Every file the product of ``day`` reads with the tiny model (window of 3 days, OI reach
+    of 7 days on either side)."""
+    return (alongtrack_files(ocean_dir, day - dt.timedelta(8), day + dt.timedelta(8))
+            + sst_files(ocean_dir, day - dt.timedelta(1), day + dt.timedelta(1)))
+
+
+def open_product(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+# --------------------------------------------------------------------------------------------
+# fixtures
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, tiny_ocean) -> TinyModel:
+    return exported_model(tmp_path_factory, tiny_ocean.out_dir)
+
+
+def _bad_files(folder: Path, ocean_dir: Path) -> dict[str, Path]:
+    """A truncated along-track file, one in centimetres and an SST in degF, all of DAY."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (tpn,) = [p for p in alongtrack_files(ocean_dir, DAY, DAY) if "_tpn_" in p.name]
+    data = tpn.read_bytes()
+    truncated = folder / tpn.name.replace("_tpn_", "_s3a_")
+    truncated.write_bytes(data[: len(data) // 2])
+    centimetres = folder / tpn.name.replace("_tpn_", "_c2_")
+    shutil.copy(tpn, centimetres)
+    with netCDF4.Dataset(centimetres, "a") as ds:
+        ds.variables["sla_filtered"].setncattr("units", "cm")
+    (sst,) = sst_files(ocean_dir, DAY, DAY)
+    fahrenheit = folder / "20121015120000-OTHER-L4_GHRSST-SSTfnd-TEST-v02.0-fv01.0.nc"
+    shutil.copy(sst, fahrenheit)
+    with netCDF4.Dataset(fahrenheit, "a") as ds:
+        ds.variables["analysed_sst"].setncattr("units", "degF")
+    return {"truncated": truncated, "cm": centimetres, "degF": fahrenheit}
+
+
+@dataclass(frozen=True)
+class Made:
+    ops: Ops
+    report: object
+    bad: dict[str, Path]
+    result: object
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, tiny_ocean, model) -> Made:
+    """The product of DAY, made from its window's files with three bad files among them."""
+    ops = make_ops(tmp_path_factory.mktemp("pipeline"), model)
+    ops.deliver(window_files(tiny_ocean.out_dir, DAY))
+    bad = _bad_files(ops.inbox / "late", tiny_ocean.out_dir)
+    report = ingest(ops.config)
+    result = Producer(ops.config).make(DAY, PRODUCTION, final=True)
+    return Made(ops, report, bad, result)
+
+
+# --------------------------------------------------------------------------------------------
+# one product
+
+
+def test_bad_inputs_are_quarantined_and_the_day_is_made_from_the_good_ones(made, tiny_ocean):
+    outcomes = {o.name: o for o in made.report.outcomes}
+    expected = {"truncated": "truncated", "cm": "units 'cm'", "degF": "units 'degF'"}
+    for key, path in made.bad.items():
+        outcome = outcomes[path.name]
+        assert outcome.action == "quarantined", outcome
+        assert expected[key] in outcome.reason
+        assert outcome.destination.is_file()
+        assert Path(made.ops.config.paths.quarantine) in outcome.destination.parents
+    good = window_files(tiny_ocean.out_dir, DAY)
+    assert all(outcomes[p.name].action == "archived" for p in good)
+    assert made.result.status == "final", made.result.error
+    with made.ops.ledger() as ledger:
+        record = ledger.product(DAY, PRODUCTION)
+    assert record.status == "final" and record.path == str(made.result.path)
+    used = {ref["name"] for ref in record.inputs_used}
+    assert used == {p.name for p in good}  # every good file of the window, no bad one
+    assert set(record.timings) >= {"read", "grid", "infer", "stitch", "derive", "write"}
+
+
+def test_the_product_is_cf_compliant_with_units_and_its_day(made, cf_failures):
+    path = made.result.path
+    assert path == made.ops.product_path(DAY, PRODUCTION)
+    ds = open_product(path)
+    assert ds["time"].values[0] == np.datetime64(DAY.isoformat(), "ns")
+    units = {name: ds[name].attrs["units"] for name in ds.data_vars}
+    assert units["ssh"] == "m"
+    assert units["uo"] == units["vo"] == units["ugos"] == units["vgos"] == "m s-1"
+    assert units["vorticity"] == units["divergence"] == units["strain"] == "s-1"
+    assert ds["latitude"].attrs["units"] == "degrees_north"
+    assert ds.attrs["processing_status"] == "final"
+    assert ds.attrs["product_day"] == str(DAY) and ds.attrs["production_day"] == str(PRODUCTION)
+    assert ds.attrs["days_without_observations"] == ""
+    assert np.isfinite(ds["ssh"].values).all()
+    np.testing.assert_allclose(ds["latitude"].values, 34.9 + 0.2 * np.arange(32), atol=1e-9)
+    assert made.ops.latest_link(DAY).resolve() == path.resolve()
+    assert path.with_suffix(".png").is_file()
+    assert cf_failures(path) == []
+
+
+def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, tiny_ocean,
+                                                                  tmp_path):
+    """Operations grid their inputs exactly as training prepares them, and ONNX Runtime
+    gives the PyTorch model's output."""
+    torch = pytest.importorskip("torch")
+    from varnet.training.checkpoint import load_checkpoint
+    from varnet.training.prepare import prepare_arrays
+
+    loaded = load_checkpoint(model.checkpoint)
+    data = loaded.config.data
+    producer = Producer(made.ops.config)
+    assert model_oi_config(producer.model.metadata) == data.oi
+    window = days(DAY - dt.timedelta(1), DAY + dt.timedelta(1))
+    prepared = prepare_arrays(tiny_ocean.out_dir, data.coarsen, window[0], window[-1], data.oi,
+                              cache_dir=tmp_path, progress=False)
+    with made.ops.ledger() as ledger:
+        inputs = build_inputs(ledger, producer.grid, producer.model.metadata, DAY)
+    assert inputs.days == window
+    for name in ("oi", "obs", "sst"):
+        np.testing.assert_allclose(getattr(inputs, name), prepared[name].values, rtol=0,
+                                   atol=1e-6, err_msg=name)  # NaN where the other has NaN
+    with torch.no_grad():
+        ssh, u, v = loaded.model(*(torch.from_numpy(prepared[n].values[None])
+                                   for n in ("oi", "obs", "sst")))
+    product = open_product(made.result.path)
+    for name, expected in (("ssh", ssh), ("uo", u), ("vo", v)):
+        got = product[name].values[0]
+        error = float(np.max(np.abs(got - expected[0, 1].numpy())))
+        assert error < 1e-5, f"{name}: max |ONNX product - PyTorch| = {error:.2e}"
+
+
+def test_missing_days_are_listed_and_a_day_without_altimetry_fails(tmp_path, tiny_ocean,
+                                                                   model):
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path, model)
+    gap = (dt.date(2012, 10, 14),)
+    outage = (dt.date(2012, 10, 19), dt.date(2012, 10, 20), dt.date(2012, 10, 21))
+    ops.deliver(alongtrack_files(ocean, dt.date(2012, 10, 7), dt.date(2012, 10, 24),
+                                 skip=gap + outage))
+    ops.deliver(sst_files(ocean, dt.date(2012, 10, 14), dt.date(2012, 10, 21)))
+    assert not ingest(ops.config).quarantined
+    producer = Producer(ops.config)
+
+    gappy = producer.make(DAY, PRODUCTION, final=False)
+    assert gappy.status == "ok", gappy.error
+    ds = open_product(gappy.path)
+    assert ds.attrs["days_without_observations"] == "2012-10-14"
+    assert ds.attrs["processing_status"] == "preliminary"
+
+    blind = dt.date(2012, 10, 20)  # window 19..21: no along-track file at all
+    failed = producer.make(blind, PRODUCTION, final=False)
+    assert failed.status == "failed" and failed.path is None
+    assert "no along-track file for any day of its window" in failed.error
+    assert "2012-10-19 to 2012-10-21" in failed.error
+    with ops.ledger() as ledger:
+        record = ledger.product(blind, PRODUCTION)
+        assert record.status == "failed" and record.path is None
+        assert record.error.startswith("NoInputError: ")
+        assert ledger.latest_product(blind) is None
+        assert ledger.claims() == []
+    assert ops.product_files() == [gappy.path]
+    assert not ops.latest_link(blind).exists() and not ops.latest_link(blind).is_symlink()
+    assert ops.temporaries() == []
+
+
+# --------------------------------------------------------------------------------------------
+# a model that does not fit the configuration
+
+
+@pytest.mark.parametrize(("region", "field"), [
+    ({"resolution_deg": 0.1, "nlat": 64, "nlon": 64}, "grid.resolution_deg"),
+    ({"lat_min": 34.95}, "grid.lat0"),
+    ({"lon_min": -63.0}, "grid.lon0"),
+])
+def test_a_model_that_does_not_fit_is_refused_naming_the_field(tmp_path, model, region, field):
+    ops = make_ops(tmp_path, model, region=region)
+    with pytest.raises(ModelMismatch) as caught:
+        Producer(ops.config)
+    assert caught.value.field == field and f"'{field}'" in str(caught.value)
+    result = CliRunner().invoke(main, ["run", "--config", str(ops.toml), "--day", "2012-10-20",
+                                       "--quiet"])
+    assert result.exit_code == 2, result.output
+    assert "model refused" in result.stderr and field in result.stderr
+    assert not ops.products.exists() or ops.product_files() == []

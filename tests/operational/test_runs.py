@@ -1,0 +1,270 @@
+"""Reprocessing (once, resumable, the same bytes however it runs) and the daily runs (issue,
+re-issue, catch-up)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from test_pipeline import (
+    PRODUCTION,
+    Ops,
+    alongtrack_files,
+    days,
+    exported_model,
+    make_ops,
+    share_archive,
+    sst_files,
+)
+
+from varnet.operational.ingest import ingest
+from varnet.operational.runs import daily_run, reprocess
+from varnet.operational.status import status_report
+
+FIRST, LAST = dt.date(2012, 10, 14), dt.date(2012, 10, 16)
+
+
+def varnet_ops() -> str:
+    """The ``varnet-ops`` script of this environment."""
+    script = Path(sys.executable).with_name("varnet-ops")
+    return str(script) if script.is_file() else shutil.which("varnet-ops") or "varnet-ops"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_consistent(ops: Ops, product_days: list[dt.date], production_day: dt.date) -> None:
+    """Each day has one final issue of ``production_day`` whose file opens; no claim, no
+    in-progress row and no temporary file is left."""
+    with ops.ledger() as ledger:
+        for day in product_days:
+            history = ledger.product_history(day)
+            assert all(r.status != "in-progress" for r in history), history
+            (record,) = [r for r in history if r.production_day == production_day]
+            assert record.status == "final", record
+            assert record.path == str(ops.product_path(day, production_day))
+            with xr.open_dataset(record.path) as ds:
+                assert ds["time"].values[0] == np.datetime64(day.isoformat(), "ns")
+                assert ds.attrs["processing_status"] == "final"
+            assert ops.latest_link(day).resolve() == Path(record.path).resolve()
+        assert ledger.claims() == []
+        assert ledger.interrupted_products() == []
+    assert ops.temporaries() == []
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, tiny_ocean):
+    return exported_model(tmp_path_factory, tiny_ocean.out_dir)
+
+
+@pytest.fixture(scope="module")
+def archived(tmp_path_factory, tiny_ocean, model) -> Ops:
+    """An archive and ledger holding every input of the product days 2012-10-10 to 16."""
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path_factory.mktemp("archived"), model)
+    ops.deliver(alongtrack_files(ocean, dt.date(2012, 10, 2), dt.date(2012, 10, 24))
+                + sst_files(ocean, dt.date(2012, 10, 9), dt.date(2012, 10, 17)))
+    report = ingest(ops.config)
+    assert not report.quarantined and not report.errors
+    return ops
+
+
+@pytest.fixture(scope="module")
+def sequential(tmp_path_factory, archived, model) -> tuple[Ops, object, dict[str, str]]:
+    """A sequential reprocess of FIRST..LAST: the set-up, its summary, sha256 by file name."""
+    ops = share_archive(archived, tmp_path_factory.mktemp("sequential"), model)
+    summary = reprocess(ops.config, FIRST, LAST, production_day=PRODUCTION, progress=False)
+    return ops, summary, {p.name: sha256(p) for p in ops.product_files()}
+
+
+# --------------------------------------------------------------------------------------------
+# reprocessing
+
+
+def test_reprocess_makes_each_day_once_then_skips_it_and_force_remakes_it(sequential):
+    ops, summary, shas = sequential
+    assert [(r.day, r.status) for r in summary.results] == [(d, "final")
+                                                            for d in days(FIRST, LAST)]
+    assert summary.skipped == [] and not summary.failed
+    assert sorted(shas) == [ops.product_path(d, PRODUCTION).name for d in days(FIRST, LAST)]
+    check_consistent(ops, days(FIRST, LAST), PRODUCTION)
+
+    again = reprocess(ops.config, FIRST, LAST, production_day=PRODUCTION, progress=False)
+    assert again.results == [] and again.skipped == days(FIRST, LAST)
+    later = reprocess(ops.config, FIRST, LAST, production_day=PRODUCTION + dt.timedelta(1),
+                      progress=False)
+    assert later.results == []  # final days are final, whatever the production day
+
+    forced = reprocess(ops.config, FIRST, LAST, force=True, production_day=PRODUCTION,
+                       progress=False)
+    assert [(r.day, r.status) for r in forced.results] == [(d, "final")
+                                                           for d in days(FIRST, LAST)]
+    with ops.ledger() as ledger:
+        for day in days(FIRST, LAST):
+            (record,) = ledger.product_history(day)
+            assert record.attempts == 2 and record.run_id == forced.run_id
+        assert [r.kind for r in ledger.recent_runs(4)] == ["reprocess"] * 4
+    assert {p.name: sha256(p) for p in ops.product_files()} == shas  # the same bytes again
+    check_consistent(ops, days(FIRST, LAST), PRODUCTION)
+
+
+@pytest.mark.parametrize("how", ["processes", "dask"])
+def test_parallel_reprocess_writes_the_same_bytes_as_a_sequential_one(how, sequential, archived,
+                                                                     model, tmp_path):
+    if how == "dask":
+        pytest.importorskip("dask.distributed")
+    _, _, expected = sequential
+    ops = share_archive(archived, tmp_path, model)
+    summary = reprocess(ops.config, FIRST, LAST, workers=2,
+                        dask="local" if how == "dask" else None, production_day=PRODUCTION,
+                        progress=False)
+    assert [(r.day, r.status) for r in summary.results] == [(d, "final")
+                                                            for d in days(FIRST, LAST)]
+    assert {p.name: sha256(p) for p in ops.product_files()} == expected
+    check_consistent(ops, days(FIRST, LAST), PRODUCTION)
+
+
+def test_a_killed_reprocess_resumes_without_duplicates_or_leftovers(archived, model, tmp_path):
+    ops = share_archive(archived, tmp_path, model)
+    first, last = dt.date(2012, 10, 10), dt.date(2012, 10, 15)
+    command = [varnet_ops(), "reprocess", "--config", str(ops.toml), "--start", str(first),
+               "--end", str(last), "--production-day", str(PRODUCTION), "--quiet"]
+    with open(tmp_path / "killed.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while not ops.product_files():
+                assert process.poll() is None, (tmp_path / "killed.log").read_text()
+                assert time.monotonic() < deadline, "no product after 120 s"
+                time.sleep(0.01)
+            process.send_signal(signal.SIGKILL)
+        finally:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    with ops.ledger() as ledger:
+        done = [d for d in days(first, last)
+                if (p := ledger.latest_product(d)) is not None and p.status == "final"]
+    assert len(done) < 6
+
+    summary = reprocess(ops.config, first, last, production_day=PRODUCTION, progress=False)
+    assert not summary.failed
+    assert sorted([r.day for r in summary.results] + summary.skipped) == days(first, last)
+    assert summary.skipped == done
+    check_consistent(ops, days(first, last), PRODUCTION)
+    assert len(ops.product_files()) == 6
+
+
+_DIE_HOLDING_CLAIMS = textwrap.dedent("""
+    import datetime, os, sys
+    from varnet.operational.ledger import Ledger
+    ledger = Ledger(sys.argv[1])
+    issue = datetime.date.fromisoformat(sys.argv[2])
+    for text in sys.argv[3:]:
+        day = datetime.date.fromisoformat(text)
+        assert ledger.claim(day)
+        if ledger.latest_product(day) is None:
+            ledger.start_product(day, issue)
+    os._exit(0)  # killed: no release, no status
+""")
+
+
+def test_claims_of_a_dead_maker_are_cleared_by_the_next_run(sequential, archived, model,
+                                                          tmp_path):
+    """A maker killed after finishing a day but before releasing its claim, and one killed
+    while making a day: the next reprocess leaves no claim and no in-progress row."""
+    ops = share_archive(sequential[0], tmp_path, model)  # FIRST..LAST final already
+    started = FIRST - dt.timedelta(1)
+    subprocess.run([sys.executable, "-c", _DIE_HOLDING_CLAIMS, str(ops.config.paths.ledger_file),
+                    str(PRODUCTION), str(started), str(LAST)], check=True)
+    with ops.ledger() as ledger:
+        assert [c.product_day for c in ledger.claims()] == [started, LAST]
+        assert ledger.product(started, PRODUCTION).status == "in-progress"
+    summary = reprocess(ops.config, started, LAST, production_day=PRODUCTION, progress=False)
+    assert [r.day for r in summary.results] == [started]
+    assert summary.skipped == days(FIRST, LAST)
+    with ops.ledger() as ledger:
+        assert ledger.claims() == [] and ledger.interrupted_products() == []
+        for day in days(started, LAST):
+            (record,) = ledger.product_history(day)
+            assert record.status == "final" and Path(record.path).is_file()
+
+
+def test_reprocess_refuses_an_inverted_range(archived):
+    with pytest.raises(ValueError, match="before --start"):
+        reprocess(archived.config, LAST, FIRST, production_day=PRODUCTION, progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# daily runs
+
+
+def test_daily_runs_issue_reissue_and_catch_up(tmp_path, tiny_ocean, model):
+    """Lag 1 day, re-issue 3 days; altimetry of day D arrives on D + 1, as in near real time."""
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path, model)
+    one = dt.timedelta(days=1)
+    p = dt.date(2012, 10, 20)
+    ops.deliver(alongtrack_files(ocean, p - 11 * one, p - one) + sst_files(ocean, p - 7 * one, p))
+
+    first = daily_run(ops.config, production_day=p)
+    assert [(r.day, r.status) for r in first.results] == [
+        (p - 3 * one, "final"), (p - 2 * one, "ok"), (p - one, "ok")]
+    assert not first.failed and first.skipped == []
+    assert len(first.ingest.archived) == 11 * 4 + 8 and not first.ingest.quarantined
+    for result in first.results:
+        assert result.path == ops.product_path(result.day, p)
+        assert ops.latest_link(result.day).resolve() == result.path.resolve()
+    with xr.open_dataset(ops.product_path(p - one, p)) as ds:
+        assert ds.attrs["processing_status"] == "preliminary"
+        assert ds.attrs["days_without_observations"] == str(p)  # not delivered yet
+
+    # the next morning yesterday's altimetry has arrived: the days it reaches are re-issued
+    q = p + one
+    ops.deliver(alongtrack_files(ocean, p, p) + sst_files(ocean, q, q))
+    second = daily_run(ops.config, production_day=q)
+    assert [(r.day, r.status) for r in second.results] == [
+        (p - 2 * one, "final"), (p - one, "ok"), (p, "ok")]
+    assert all(r.path == ops.product_path(r.day, q) for r in second.results)
+    with ops.ledger() as ledger:
+        for day in (p - 2 * one, p - one):
+            assert [r.production_day for r in ledger.product_history(day)] == [p, q]
+            assert ledger.latest_product(day).production_day == q
+            assert ops.latest_link(day).resolve() == ops.product_path(day, q).resolve()
+            assert ops.product_path(day, p).is_file()  # earlier issues are kept
+        (final,) = ledger.product_history(p - 3 * one)  # out of the window: left final
+        assert final.status == "final" and final.production_day == p
+    with xr.open_dataset(ops.product_path(p - one, q)) as ds:
+        assert ds.attrs["days_without_observations"] == ""
+
+    # nothing new arrived: nothing is re-issued
+    third = daily_run(ops.config, production_day=q)
+    assert third.results == [] and third.skipped == [p - 2 * one, p - one, p]
+
+    # the daemon is down for three days (no run on q + 1 .. q + 3); on q + 4 the days of the
+    # re-issue window are all made, the oldest final
+    r = q + 4 * one
+    ops.deliver(alongtrack_files(ocean, q, r - one) + sst_files(ocean, q + one, r))
+    caught_up = daily_run(ops.config, production_day=r)
+    assert [(x.day, x.status) for x in caught_up.results] == [
+        (q + one, "final"), (q + 2 * one, "ok"), (q + 3 * one, "ok")]
+    with ops.ledger() as ledger:
+        report = status_report(ops.config, ledger, today=r)
+        assert report["missing"] == []
+        assert [run.status for run in ledger.recent_runs(10)] == ["ok"] * 4
+        assert ledger.claims() == [] and ledger.interrupted_products() == []
+    assert ops.temporaries() == []
+    assert all(f.name.endswith(".nc") for f in ops.product_files())
+    assert os.path.isdir(ops.products / "latest")
