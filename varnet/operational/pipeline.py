@@ -22,6 +22,7 @@ day (:class:`NoInputError`), never an empty map.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import math
 import time
@@ -39,7 +40,8 @@ from varnet.inputs import (
     read_alongtrack_files,
     sst_on_grid,
 )
-from varnet.io.readers import read_sst
+from varnet.io.atomic import atomic_path
+from varnet.io.readers import AlongTrack, read_sst
 from varnet.kernels.oi import OIConfig
 from varnet.kernels.patches import PatchLayout, PatchStitcher
 from varnet.operational.config import OpsConfig
@@ -136,6 +138,7 @@ def build_inputs(
     missions: Sequence[str] = (),
     sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
     timings: dict[str, float] | None = None,
+    oi_cache: Path | None = None,
 ) -> ProductInputs:
     """Read and grid the inputs of the window centred on ``day``.
 
@@ -155,6 +158,8 @@ def build_inputs(
         GHRSST levels, most preferred first.
     timings : dict, optional
         Receives ``read`` and ``grid`` seconds.
+    oi_cache : pathlib.Path, optional
+        Folder of cached OI days (:func:`cached_oi`); no cache when None.
 
     Returns
     -------
@@ -186,13 +191,76 @@ def build_inputs(
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
     obs = gridded_ssh_observations(track, grid, days[0], len(days))
-    oi, _ = oi_first_guess(track, grid, days, oi_config)
+    oi = cached_oi(track, tracks, grid, days, oi_config, oi_cache)
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
         days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
         days_without_observations=[d for d in days if d not in in_window],
         days_without_sst=[d for d in days if d not in ssts],
     )
+
+
+def _oi_key(records: Sequence[InputRecord], grid: ModelGrid, day: dt.date,
+            oi_config: OIConfig) -> str:
+    """Hash of everything the OI of ``day`` depends on: the files within its reach, the grid,
+    the OI parameters and the code's format version."""
+    reach = dt.timedelta(days=oi_reach_days(oi_config))
+    digest = hashlib.sha256(f"oi-v1 {day} {oi_config!r}".encode())
+    digest.update(np.ascontiguousarray(grid.lat).tobytes())
+    digest.update(np.ascontiguousarray(grid.lon).tobytes())
+    for sha in sorted(r.sha256 for r in records if abs(r.data_day - day) <= reach):
+        digest.update(sha.encode())
+    return digest.hexdigest()[:20]
+
+
+def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid,
+              days: Sequence[dt.date], oi_config: OIConfig,
+              cache: Path | None) -> np.ndarray:
+    """The OI first guess of ``days``, computing only the days not already cached.
+
+    The OI of one day depends only on the along-track files within its reach (and the grid
+    and parameters), not on the other days computed with it (:func:`oi_first_guess`), so it
+    is stored per day under a key hashing those files' SHA-256: the 7 products whose windows
+    share a day compute its OI once, and a new file within its reach invalidates it.
+
+    Parameters
+    ----------
+    track : AlongTrack
+        The points of ``records``.
+    records : sequence of InputRecord
+        The along-track files read (their data days and SHA-256 form the keys).
+    grid : ModelGrid
+        The product grid.
+    days : sequence of datetime.date
+        Days wanted, increasing.
+    oi_config : OIConfig
+        The model's OI parameters.
+    cache : pathlib.Path or None
+        Cache folder (created when needed); None computes every day.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (len(days), nlat, nlon), m.
+    """
+    if cache is None:
+        return oi_first_guess(track, grid, list(days), oi_config)[0]
+    out = np.empty((len(days), *grid.shape), dtype=np.float32)
+    paths = [cache / f"oi_{d:%Y%m%d}_{_oi_key(records, grid, d, oi_config)}.npy" for d in days]
+    todo = []
+    for k, path in enumerate(paths):
+        try:
+            out[k] = np.load(path)
+        except (OSError, ValueError):  # absent, or a damaged entry: recompute
+            todo.append(k)
+    if todo:
+        computed = oi_first_guess(track, grid, [days[k] for k in todo], oi_config)[0]
+        cache.mkdir(parents=True, exist_ok=True)
+        for k, field in zip(todo, computed, strict=True):
+            out[k] = field
+            with atomic_path(paths[k]) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, field)
+    return out
 
 
 def _taper(size: int) -> np.ndarray:
@@ -365,7 +433,8 @@ class Producer:
         config = self.config
         production = config.production
         inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
-                              production.missions, production.sst_levels, timings)
+                              production.missions, production.sst_levels, timings,
+                              oi_cache=Path(config.paths.state) / "oi-cache")
         fields = reconstruct_day(self.model, inputs, timings)
         started = time.perf_counter()
         fields.update(derive_fields(fields["ssh"], fields["uo"], fields["vo"], self.grid.lat,
