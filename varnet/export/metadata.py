@@ -22,6 +22,7 @@ __all__ = [
     "ModelMetadata",
     "ModelMismatch",
     "TensorSpec",
+    "metadata_from_session",
     "read_metadata",
 ]
 
@@ -317,6 +318,28 @@ def read_metadata(path: str | os.PathLike[str]) -> ModelMetadata:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own exception types for unreadable files
         raise ModelMismatch(path, "file", f"not a loadable ONNX model ({exc})") from None
+    return metadata_from_session(session, path)
+
+
+def metadata_from_session(session: Any, path: str | os.PathLike[str]) -> ModelMetadata:
+    """The validated metadata of a model already open in an ONNX Runtime session.
+
+    Parameters
+    ----------
+    session : onnxruntime.InferenceSession
+        The open model.
+    path : str or os.PathLike
+        Its file (for messages).
+
+    Returns
+    -------
+    ModelMetadata
+
+    Raises
+    ------
+    ModelMismatch
+        If the metadata is absent or malformed.
+    """
     properties = session.get_modelmeta().custom_metadata_map
     if METADATA_KEY not in properties:
         raise ModelMismatch(path, METADATA_KEY, "absent: not a model exported by varnet-export")

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from varnet.export.metadata import ModelMetadata, read_metadata
+from varnet.export.metadata import ModelMetadata, ModelMismatch, metadata_from_session
 
 log = logging.getLogger("varnet.ops.inference")
 
@@ -70,26 +70,40 @@ class OnnxModel:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.path = Path(path)
-        self.metadata: ModelMetadata = read_metadata(self.path)
+        if not self.path.is_file():
+            raise ModelMismatch(self.path, "file", "model file not found")
         self.batch_size = batch_size
-        options = ort.SessionOptions()
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.inter_op_num_threads = 1
-        wanted_threads = self.metadata.ort_intra_op_threads or threads
-        if self.metadata.ort_intra_op_threads and threads != wanted_threads:
-            log.info("%s: using %d ONNX Runtime thread(s), as the model requires for exact "
-                     "results", self.path.name, wanted_threads)
-        if wanted_threads:
-            options.intra_op_num_threads = int(wanted_threads)
         started = time.perf_counter()
-        self.session = self._start(options, provider)
+        self.session = self._start(self._options(threads), provider)
+        self.metadata: ModelMetadata = metadata_from_session(self.session, self.path)
+        required = self.metadata.ort_intra_op_threads
+        if required and required != threads:
+            log.info("%s: using %d ONNX Runtime thread(s), as the model requires for exact "
+                     "results", self.path.name, required)
+            self.session = self._start(self._options(required), provider)
         self.load_seconds = time.perf_counter() - started
         self.providers: list[str] = self.session.get_providers()
         self.on_gpu = self.providers[0] == _CUDA
         self._input_names = [i.name for i in self.session.get_inputs()]
         self._output_names = [o.name for o in self.session.get_outputs()]
 
+    @staticmethod
+    def _options(threads: int | None) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        return options
+
     def _start(self, options: ort.SessionOptions, provider: Provider) -> ort.InferenceSession:
+        try:
+            return self._start_with(options, provider)
+        except Exception as exc:  # ORT raises its own exception types for unreadable files
+            raise ModelMismatch(self.path, "file", f"not a loadable ONNX model ({exc})") from None
+
+    def _start_with(self, options: ort.SessionOptions,
+                    provider: Provider) -> ort.InferenceSession:
         if provider == "cpu":
             return ort.InferenceSession(str(self.path), options, providers=[_CPU])
         if _CUDA not in ort.get_available_providers():
