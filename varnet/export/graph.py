@@ -36,6 +36,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 import varnet
 from varnet.export.decompositions import decomposition_table
 from varnet.export.metadata import ModelMetadata, TensorSpec
+from varnet.io.atomic import atomic_path
 from varnet.training.checkpoint import LoadedModel
 
 log = logging.getLogger("varnet.export")
@@ -285,11 +286,6 @@ def export_model(loaded: LoadedModel, scores: dict[str, float] | None = None) ->
 def save_model(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
     """Write an ONNX model atomically (one file, no external data)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         onnx.save_model(model, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

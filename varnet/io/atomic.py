@@ -17,7 +17,7 @@ from pathlib import Path
 
 import netCDF4
 
-__all__ = ["atomic_dataset", "atomic_path"]
+__all__ = ["atomic_dataset", "atomic_path", "fsync_directory"]
 
 
 def _temporary_name(path: Path) -> Path:
@@ -32,7 +32,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     with contextlib.suppress(OSError):  # make the rename durable where the OS allows it
         dir_fd = os.open(directory, os.O_RDONLY)
         try:
@@ -72,7 +72,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
 @contextlib.contextmanager

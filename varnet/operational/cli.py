@@ -117,12 +117,12 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
 
     _setup_logging(quiet)
     config = _load(config_path)
-    _producer(config)  # refuse a model that does not fit before starting workers
+    producer = _producer(config)  # refuses a model that does not fit before any work
     try:
         summary = reprocess(config, start.date(), end.date(), force=force, workers=workers,
                             dask=dask_address,
                             production_day=production_day.date() if production_day else None,
-                            progress=not quiet)
+                            progress=not quiet, producer=producer)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)

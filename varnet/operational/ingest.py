@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 
 from varnet.io import readers
+from varnet.io.atomic import atomic_path, fsync_directory
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.io.readers import InputFileError, read_alongtrack, read_sst
 from varnet.operational.config import SST_LEVELS, OpsConfig, RegionConfig
@@ -634,7 +635,7 @@ def _archive(
             if leftover is not None:
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
-    _fsync_dir(dest_dir)
+    fsync_directory(dest_dir)
     path.unlink()
     action = "replaced" if same else "archived"
     note = None
@@ -719,7 +720,7 @@ def _quarantine(
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    _fsync_dir(qdir)
+    fsync_directory(qdir)
     path.unlink()
     log.warning("quarantined %s -> %s: %s", _show(name), qdir, problem)
     return _bad(path, ident, dest, problem, sha)
@@ -753,9 +754,8 @@ def _write_reason(
         "be checked again.",
     ]
     text = "\n".join(line for line in lines if line is not None) + "\n"
-    tmp = note.with_name(f".{note.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, note)
+    with atomic_path(note) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return note
 
 
@@ -855,15 +855,6 @@ def _copy_to_temp(src: Path, folder: Path, name: str, sha: str | None) -> Path:
             tmp.unlink()
         raise
     return tmp
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _size(n: int) -> str:

@@ -37,11 +37,10 @@ from varnet.inputs import (
     ModelGrid,
     gridded_ssh_observations,
     oi_first_guess,
-    read_alongtrack_files,
     sst_on_grid,
 )
 from varnet.io.atomic import atomic_path
-from varnet.io.readers import AlongTrack, read_sst
+from varnet.io.readers import AlongTrack, concat_alongtrack, read_alongtrack, read_sst
 from varnet.kernels.oi import OIConfig
 from varnet.kernels.patches import PatchLayout, PatchStitcher
 from varnet.operational.config import OpsConfig
@@ -100,6 +99,28 @@ class ProductInputs:
     days_without_sst: list[dt.date]
 
 
+class AlongTrackReader:
+    """Reads along-track files, keeping those of the last request in memory.
+
+    The product of day D reads the files of D ± (3 + the OI's reach) days: about 40 days of
+    files, of which consecutive product days share all but one. Entries are keyed by path and
+    SHA-256 (a replaced file is read again) and only the last request's files are kept, so
+    memory stays at one window's worth of points.
+    """
+
+    def __init__(self) -> None:
+        self._tracks: dict[tuple[str, str], AlongTrack] = {}
+
+    def read(self, records: Sequence[InputRecord]) -> AlongTrack:
+        """All points of ``records``' files, in time order (as
+        :func:`varnet.inputs.read_alongtrack_files`)."""
+        keys = [(r.path, r.sha256) for r in records]
+        tracks = {k: self._tracks[k] if k in self._tracks else read_alongtrack(k[0])
+                  for k in keys}
+        self._tracks = tracks
+        return concat_alongtrack([tracks[k] for k in keys])
+
+
 def window_days(day: dt.date, window: int) -> list[dt.date]:
     """The ``window`` days centred on ``day`` (``window // 2`` on each side)."""
     half = window // 2
@@ -139,6 +160,7 @@ def build_inputs(
     sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
     timings: dict[str, float] | None = None,
     oi_cache: Path | None = None,
+    track_reader: AlongTrackReader | None = None,
 ) -> ProductInputs:
     """Read and grid the inputs of the window centred on ``day``.
 
@@ -160,6 +182,9 @@ def build_inputs(
         Receives ``read`` and ``grid`` seconds.
     oi_cache : pathlib.Path, optional
         Folder of cached OI days (:func:`cached_oi`); no cache when None.
+    track_reader : AlongTrackReader, optional
+        Keeps the files of the previous call in memory (consecutive product days share most
+        of their along-track files); each file is read afresh when None.
 
     Returns
     -------
@@ -183,7 +208,7 @@ def build_inputs(
         raise NoInputError(f"product day {day}: no along-track file for any day of its window "
                            f"{days[0]} to {days[-1]}; nothing to map")
     ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
-    track = read_alongtrack_files([r.path for r in tracks])
+    track = (track_reader or AlongTrackReader()).read(tracks)
     sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
     for k, d in enumerate(days):
         if d in ssts:
@@ -375,6 +400,7 @@ class Producer:
             lon0=region.lon_min, inputs=["oi", "obs", "sst"])
         self.grid = region.model_grid()
         self.model_sha256 = file_sha256(config.model.path)
+        self.track_reader = AlongTrackReader()
 
     def make(self, day: dt.date, production_day: dt.date, *, final: bool,
              run_id: int | None = None, production_time: dt.datetime | None = None
@@ -434,7 +460,8 @@ class Producer:
         production = config.production
         inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
                               production.missions, production.sst_levels, timings,
-                              oi_cache=Path(config.paths.state) / "oi-cache")
+                              oi_cache=Path(config.paths.state) / "oi-cache",
+                              track_reader=self.track_reader)
         fields = reconstruct_day(self.model, inputs, timings)
         started = time.perf_counter()
         fields.update(derive_fields(fields["ssh"], fields["uo"], fields["vo"], self.grid.lat,

@@ -198,7 +198,8 @@ def _results(futures: Iterable, total: int, progress: bool,
 
 def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = False,
               workers: int = 1, dask: str | None = None,
-              production_day: dt.date | None = None, progress: bool = True) -> RunSummary:
+              production_day: dt.date | None = None, progress: bool = True,
+              producer: Producer | None = None) -> RunSummary:
     """Make the final products of ``start`` to ``end`` (module docstring).
 
     Parameters
@@ -218,6 +219,8 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
         Issue date of the products (default today, UTC).
     progress : bool
         Progress bar.
+    producer : Producer, optional
+        Reused for a sequential run (the model already loaded); workers load their own.
 
     Returns
     -------
@@ -250,7 +253,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
                 summary.results = _results(as_completed(futures), len(todo), progress,
                                            lambda f: f.result())
         else:
-            producer = Producer(config, ledger)
+            producer = producer or Producer(config, ledger)
             summary.results = _results(todo, len(todo), progress,
                                        lambda d: producer.make(d, production_day, final=True,
                                                                run_id=run_id))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 import varnet
+from varnet.io.atomic import atomic_path
 from varnet.training.config import TrainConfig, config_from_mapping
 from varnet.training.model import DirectInversion, FourDVarNet, Normalisation, build_model
 
@@ -103,13 +104,8 @@ def save_checkpoint(
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
