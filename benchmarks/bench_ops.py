@@ -26,10 +26,11 @@ Prints, in one run:
 1. **Product day** (``Producer.make``) on the paper-size domain (200 x 200) and on the demo
    domain (120 x 120), ``--repeat`` times each (default 3), each repetition in a fresh state
    folder: median seconds per stage (``DayResult.timings``: read, grid, infer, stitch, derive,
-   write), each stage's share and the verdict on the goal "inference at least 75 % of the
-   product day". ``Producer`` caches the OI first guess of each day in ``{state}/oi-cache``
-   (keyed by the along-track files within the OI's reach), so three cases are timed with one
-   ``Producer`` per repetition: **cold** (fresh state folder, nothing cached; also the
+   write: from archived files to the written product), each stage's share and the verdict on
+   the goal "inference at least 75 % of the product day"; then the quicklook, drawn after the
+   product is written, and the inference share with it. ``Producer`` caches the OI first
+   guess of each day in ``{state}/oi-cache`` (keyed by the along-track files within the OI's
+   reach), so three cases are timed with one ``Producer`` per repetition: **cold** (fresh state folder, nothing cached; also the
    session's first inference), **next day** (the following product day: 6 of its 7 OI days
    cached, as in a reprocess), **re-made** (the first day again: all 7 cached).
 2. **Large domains**, each in a child process whose peak resident memory (``VmHWM``) is
@@ -101,6 +102,8 @@ PRODUCTION = dt.date(2012, 12, 20)
 #: Centre of the synthetic ocean (32-44 N, 66-54 W).
 CENTRE = (38.0, -60.0)
 STAGES = ("read", "grid", "infer", "stitch", "derive", "write")
+#: Drawn after the product is written (and never failing it): timed, shown apart.
+QUICKLOOK = "quicklook"
 GOAL_SHARE = 0.75
 BUDGET_GB = 8.0
 THREADS = 2
@@ -261,12 +264,16 @@ class DayCase:
     def median(self, case: str, key: str) -> float:
         return statistics.median(r[key] for r in self.runs[case])
 
-    def stages_total(self, case: str) -> float:
-        return statistics.median(sum(r[s] for s in STAGES) for r in self.runs[case])
+    def stages_total(self, case: str, quicklook: bool = False) -> float:
+        return statistics.median(_total(r, quicklook) for r in self.runs[case])
 
-    def share(self, case: str) -> float:
-        return statistics.median(r["infer"] / sum(r[s] for s in STAGES)
-                                 for r in self.runs[case])
+    def share(self, case: str, quicklook: bool = False) -> float:
+        return statistics.median(r["infer"] / _total(r, quicklook) for r in self.runs[case])
+
+
+def _total(run: dict[str, float], quicklook: bool) -> float:
+    """The six stages' seconds, and the quicklook's if ``quicklook``."""
+    return sum(run[s] for s in STAGES) + (run[QUICKLOOK] if quicklook else 0.0)
 
 
 def timed_make(producer: Producer, day: dt.date, production_day: dt.date) -> dict[str, float]:
@@ -276,7 +283,7 @@ def timed_make(producer: Producer, day: dt.date, production_day: dt.date) -> dic
     if result.status != "final":
         raise RuntimeError(f"product {day} on {producer.config.region}: {result.status}: "
                            f"{result.error}")
-    return {**{s: result.timings.get(s, 0.0) for s in STAGES}, "wall": wall}
+    return {**{s: result.timings.get(s, 0.0) for s in (*STAGES, QUICKLOOK)}, "wall": wall}
 
 
 def bench_day(work: Path, region: Region, base: OpsConfig, repeat: int,
@@ -331,18 +338,22 @@ def print_day(case: DayCase, repeat: int) -> None:
         head += f" {c + ' [s]':>14} {'share':>6}"
     head += f" {'cold/next':>10} {'cold/re-made':>13}"
     print(head)
-    for key in (*STAGES, "stages", "make() wall"):
+    for key in (*STAGES, "stages", QUICKLOOK, "+ quicklook", "make() wall"):
         line = f"{key:<12}"
         values = {}
         for c in CASES:
             if key == "stages":
                 value = case.stages_total(c)
+            elif key == "+ quicklook":
+                value = case.stages_total(c, quicklook=True)
             elif key == "make() wall":
                 value = case.median(c, "wall")
             else:
                 value = case.median(c, key)
             values[c] = value
-            share = "" if key == "make() wall" else f"{100 * value / case.stages_total(c):5.1f}%"
+            with_quicklook = key in (QUICKLOOK, "+ quicklook")
+            share = ("" if key == "make() wall" else
+                     f"{100 * value / case.stages_total(c, with_quicklook):5.1f}%")
             line += f" {fmt(value):>14} {share:>6}"
         for other in ("next day", "re-made"):
             tiny = max(values["cold"], values[other]) < 0.005  # ms: noise
@@ -350,12 +361,14 @@ def print_day(case: DayCase, repeat: int) -> None:
             width = 10 if other == "next day" else 13
             line += f" {'-' if np.isnan(ratio) else f'{ratio:.2f}x':>{width}}"
         print(line)
-    print("(share: of the six stages' sum; make() wall adds the ledger's bookkeeping; "
-          "median of each row separately)")
+    print("(share: of the six stages' sum, from archived files to the written product; the "
+          "quicklook, drawn after it, as a share of the six stages plus the quicklook; "
+          "make() wall adds the ledger's bookkeeping; median of each row separately)")
     print(f"OI cache: {case.cache_note}")
     for c in CASES:
         print(f"VERDICT {c:<9} (inference >= {100 * GOAL_SHARE:.0f} % of the product day): "
-              f"{verdict(case.share(c))}")
+              f"{verdict(case.share(c))}; with the quicklook: "
+              f"inference {100 * case.share(c, quicklook=True):.0f} %")
 
 
 def print_side_by_side(demo: DayCase, paper: DayCase, label: str = "paper/demo") -> None:
@@ -503,7 +516,8 @@ def print_memory(stream: dict[str, float] | None, day: dict[str, float] | None,
               f"patches")
         print("    " + ", ".join(f"{s} {day[s]:.1f} s ({100 * day[s] / stages:.0f} %)"
                                  for s in STAGES)
-              + f"; make() wall {day['wall']:.1f} s; product file {day['product_mib']:.0f} MiB")
+              + f"; then quicklook {day[QUICKLOOK]:.1f} s; make() wall {day['wall']:.1f} s; "
+              f"product file {day['product_mib']:.0f} MiB")
         print(f"    peak {day['peak']:.0f} MiB = {100 * day['peak'] / budget:.1f} % of the "
               f"budget; {verdict(day['infer'] / stages)}")
     lat_cells = round(2 * LAT_LIMIT / float(meta.grid["resolution_deg"]))

@@ -252,6 +252,41 @@ def test_config_errors_name_the_key(key, value):
         )
 
 
+def test_threads_and_skipped_variance_change_no_bit(nadir_case):
+    """Blocks solved on threads, or without their error variance, give the same bits."""
+    (t, lat, lon, y), grid_lat, grid_lon = nadir_case
+    times = np.array([2.0, 4.0, 6.0])
+    cfg = OIConfig(block_cells=4, superob_km=20.0)
+    est, var = optimal_interpolation(t, lat, lon, y, grid_lat, grid_lon, times, cfg)
+    for threads in (2, 3):
+        est_t, var_t = optimal_interpolation(t, lat, lon, y, grid_lat, grid_lon, times, cfg,
+                                             threads=threads)
+        np.testing.assert_array_equal(est_t, est)
+        np.testing.assert_array_equal(var_t, var)
+    est_only, none = optimal_interpolation(t, lat, lon, y, grid_lat, grid_lon, times, cfg,
+                                           error_variance=False, threads=2)
+    assert none is None
+    np.testing.assert_array_equal(est_only, est)
+    # and the threaded blocks are still the OI: close to the dense solve of the same data
+    ref_est, _ = dense_oi(t, lat, lon, y, grid_lat, grid_lon, times[1:2],
+                          dataclasses.replace(cfg, superob_km=0.0, cutoff=50.0))
+    assert np.sqrt(np.mean((est[1] - ref_est[0]) ** 2)) < 0.05 * cfg.signal_std_m
+
+
+def test_threads_error_names_the_argument():
+    with pytest.raises(ValueError, match=r"^threads: expected a positive integer, got 0"):
+        optimal_interpolation([0.0], [0.0], [0.0], [0.0], [0.0, 1.0], [0.0, 1.0], [0.0],
+                              threads=0)
+
+
+def test_singular_block_is_a_clear_error():
+    """Two observations at one point and negligible noise: LAPACK's failure is named."""
+    cfg = OIConfig(noise_std_m=1e-300, **RAW)  # the covariance is singular in float64
+    with pytest.raises(np.linalg.LinAlgError, match=r"dpotrf: the OI covariance of a block"):
+        optimal_interpolation([0.0, 0.0], [10.0, 10.0], [20.0, 20.0], [0.1, 0.1],
+                              [10.0, 10.1], [20.0, 20.1], [0.0], cfg)
+
+
 @pytest.mark.parametrize(
     ("change", "name"),
     [

@@ -19,6 +19,8 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 
@@ -47,6 +49,19 @@ def require(condition: bool, key: str, message: str) -> None:
     """Raise :class:`ConfigError` for ``key`` unless ``condition`` holds."""
     if not condition:
         raise ConfigError(key, message)
+
+
+def positive_int(value: object, name: str) -> int:
+    """``value`` as an int if it is a positive integer (not a bool).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and the value, otherwise.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return int(value)
 
 
 def _type_name(tp: Any) -> str:

@@ -40,6 +40,7 @@ from scipy.interpolate import RegularGridInterpolator
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from varnet.config import positive_int
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.io.readers import AlongTrack, SstField, concat_alongtrack, read_alongtrack
 from varnet.kernels.binning import grid_alongtrack, grid_daily, regular_centres
@@ -150,9 +151,7 @@ class ModelGrid:
             If ``factor`` is not a positive integer, a fine size is not divisible by it
             (the message names the axis), or an axis is invalid.
         """
-        if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
-            raise ValueError(f"factor: expected a positive integer, got {factor!r}")
-        factor = int(factor)
+        factor = positive_int(factor, "factor")
         centres = []
         for name, values in (("lat", lat), ("lon", lon)):
             fine = _axis(values, name)
@@ -203,8 +202,7 @@ def block_mean(values: ArrayLike, factor: int) -> NDArray[np.float64]:
         If ``factor`` is not a positive integer, ``values`` has fewer than 2 dimensions, or a
         size is not divisible by ``factor``.
     """
-    if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
-        raise ValueError(f"factor: expected a positive integer, got {factor!r}")
+    factor = positive_int(factor, "factor")
     a = np.asarray(values, dtype=np.float64)
     if a.ndim < 2:
         raise ValueError(f"values: expected at least 2 dimensions (lat, lon), got {a.shape}")
@@ -492,7 +490,10 @@ def oi_first_guess(
     config: OIConfig,
     workers: int = 1,
     progress: bool = False,
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    *,
+    error_variance: bool = True,
+    threads: int = 1,
+) -> tuple[NDArray[np.float32], NDArray[np.float32] | None]:
     """Optimal interpolation of the along-track SLA at 12:00 UTC of each day.
 
     Runs :func:`varnet.kernels.oi.optimal_interpolation` on contiguous runs of at most a few
@@ -523,26 +524,33 @@ def oi_first_guess(
         process.
     progress : bool, optional
         Show a tqdm progress bar (days mapped).
+    error_variance : bool, default True
+        Whether to compute the error variance; the estimate is the same bit for bit either way.
+    threads : int, default 1
+        Threads solving the OI's blocks in each worker (BLAS stays on one thread each); the
+        result is the same bit for bit whatever the count. Useful when there are fewer days
+        than cores (one product day in operations).
 
     Returns
     -------
     estimate : numpy.ndarray of float32, shape (ndays, ny, nx)
         OI SLA, m (0 far from any observation).
-    error_variance : numpy.ndarray of float32, shape (ndays, ny, nx)
-        Posterior error variance, m², in ``[0, config.signal_std_m ** 2]``.
+    error_variance : numpy.ndarray of float32, shape (ndays, ny, nx), or None
+        Posterior error variance, m², in ``[0, config.signal_std_m ** 2]``; None when
+        ``error_variance`` is False.
 
     Raises
     ------
     ValueError
         If ``days`` is empty, holds something other than dates or is not strictly increasing,
-        or ``workers`` is not a positive integer.
+        or ``workers`` or ``threads`` is not a positive integer.
     varnet.config.ConfigError
         If ``config`` is invalid.
     """
     _check_grid(grid)
     config.validate()
-    if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
-        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+    positive_int(workers, "workers")
+    positive_int(threads, "threads")
     days = list(days)
     if not days:
         raise ValueError("days: expected at least one day")
@@ -557,7 +565,8 @@ def oi_first_guess(
     reach = config.cutoff * config.time_scale_days
     ny, nx = grid.shape
     estimate = np.empty((len(days), ny, nx), dtype=np.float32)
-    variance = np.empty((len(days), ny, nx), dtype=np.float32)
+    variance = np.empty((len(days), ny, nx), dtype=np.float32) if error_variance else None
+    options = {"error_variance": error_variance, "threads": threads}
 
     size = max(1, min(_OI_TASK_DAYS, math.ceil(len(days) / workers)))
     tasks = []
@@ -574,19 +583,28 @@ def oi_first_guess(
               disable=not progress) as bar:
         if workers == 1:
             for where, args in tasks:
-                estimate[where], variance[where] = _oi_task(*args)
+                _store(where, _oi_task(*args, **options), estimate, variance)
                 bar.update(where.stop - where.start)
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-                futures = {pool.submit(_oi_task, *args): where for where, args in tasks}
+                futures = {pool.submit(_oi_task, *args, **options): where
+                           for where, args in tasks}
                 for future in as_completed(futures):
                     where = futures[future]
-                    estimate[where], variance[where] = future.result()
+                    _store(where, future.result(), estimate, variance)
                     bar.update(where.stop - where.start)
     return estimate, variance
 
 
-def _oi_task(*args: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def _oi_task(*args: object, error_variance: bool, threads: int
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64] | None]:
     """:func:`~varnet.kernels.oi.optimal_interpolation` with BLAS limited to one thread."""
     with threadpool_limits(limits=1, user_api="blas"):
-        return optimal_interpolation(*args)
+        return optimal_interpolation(*args, error_variance=error_variance, threads=threads)
+
+
+def _store(where: slice, result: tuple[NDArray[np.float64], NDArray[np.float64] | None],
+           estimate: NDArray[np.float32], variance: NDArray[np.float32] | None) -> None:
+    estimate[where] = result[0]
+    if variance is not None:
+        variance[where] = result[1]

@@ -291,7 +291,8 @@ def test_bad_inputs_are_quarantined_and_the_day_is_made_from_the_good_ones(made,
     assert record.status == "final" and record.path == str(made.result.path)
     used = {ref["name"] for ref in record.inputs_used}
     assert used == {p.name for p in good}  # every good file of the window, no bad one
-    assert set(record.timings) >= {"read", "grid", "infer", "stitch", "derive", "write"}
+    assert set(record.timings) >= {"read", "grid", "infer", "stitch", "derive", "write",
+                                   "quicklook"}
 
 
 def test_the_product_is_cf_compliant_with_units_and_its_day(made, cf_failures):
@@ -376,6 +377,28 @@ def test_missing_days_are_listed_and_a_day_without_altimetry_fails(tmp_path, tin
         assert ledger.claims() == []
     assert ops.product_files() == [gappy.path]
     assert not ops.latest_link(blind).exists() and not ops.latest_link(blind).is_symlink()
+    assert ops.temporaries() == []
+
+
+def test_a_quicklook_that_cannot_be_drawn_never_fails_the_product(tmp_path, tiny_ocean, model,
+                                                                   monkeypatch, caplog):
+    ops = make_ops(tmp_path, model)
+    ops.deliver(window_files(tiny_ocean.out_dir, DAY))
+    ingest(ops.config)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no font cache (read-only home)")
+
+    monkeypatch.setattr("varnet.operational.pipeline.write_quicklook", broken)
+    with caplog.at_level("WARNING", logger="varnet.ops.product"):
+        result = Producer(ops.config).make(DAY, PRODUCTION, final=True)
+    assert result.status == "final", result.error
+    assert result.path.is_file() and not result.path.with_suffix(".png").exists()
+    assert open_product(result.path)["ssh"].notnull().any()
+    assert f"quicklook of {result.path.name} not drawn (the product itself is fine): " \
+           "RuntimeError: no font cache" in caplog.text
+    with ops.ledger() as ledger:
+        assert ledger.latest_product(DAY).status == "final"
     assert ops.temporaries() == []
 
 

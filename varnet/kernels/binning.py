@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
+from varnet.config import positive_int
 from varnet.io.readers import AlongTrack
 
 __all__ = ["grid_alongtrack", "grid_daily"]
@@ -271,8 +272,7 @@ def grid_daily(
         raise ValueError("grid_lon: the grid spans more than 360 degrees of longitude")
     if type(start) is not dt.date:
         raise ValueError(f"start: expected a datetime.date (a UTC day), got {start!r}")
-    if isinstance(ndays, bool) or not isinstance(ndays, int | np.integer) or ndays < 1:
-        raise ValueError(f"ndays: expected a positive integer, got {ndays!r}")
+    positive_int(ndays, "ndays")
     keep = _mission_mask(mission, missions, n)
 
     t0_ns = int(np.datetime64(start, "D").astype("datetime64[ns]").view(np.int64))

@@ -81,16 +81,18 @@ Error variance is clipped to :math:`[0, \sigma^2]` (round-off can step outside b
 
 from __future__ import annotations
 
+import ctypes
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 from numba import njit
+from numba.extending import get_cython_function_address
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
-from varnet.config import require
+from varnet.config import positive_int, require
 from varnet.kernels.finite_differences import EARTH_RADIUS_M
 
 __all__ = ["OIConfig", "optimal_interpolation"]
@@ -201,7 +203,7 @@ def _neg_log_corr(
     return kxy * (dx * dx + dy * dy) + kt * dt * dt
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cov_obs_obs(phi, lam, t, ch, sh, noise_var, kxy, kt, sig2, out):  # pragma: no cover
     """Lower triangle and diagonal of ``C_oo + diag(noise_var)`` into C-ordered ``out`` (m, m)."""
     for i in range(phi.size):
@@ -213,7 +215,7 @@ def _cov_obs_obs(phi, lam, t, ch, sh, noise_var, kxy, kt, sig2, out):  # pragma:
         out[i, i] = sig2 + noise_var[i]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _cov_cells_obs(
     cphi, clam, cch, csh, t_cell, phi, lam, t, ch, sh, kxy, kt, sig2, out
 ):  # pragma: no cover - compiled
@@ -235,6 +237,68 @@ def _cov_cells_obs(
                 kt,
             )
             out[g, i] = sig2 * math.exp(-q)
+
+
+# --------------------------------------------------------------------------------------------
+# LAPACK without the GIL
+# --------------------------------------------------------------------------------------------
+# SciPy's own LAPACK (what scipy.linalg.cho_factor, cho_solve and solve_triangular call, so the
+# results are theirs bit for bit), called from numba kernels that release the GIL: SciPy's
+# Python wrappers hold it, which serialises threads. The functions are passed to the kernels
+# as arguments, not read as globals, so the kernels stay cacheable.
+
+
+def _cython_lapack(name: str, nargs: int) -> ctypes._CFuncPtr:
+    address = get_cython_function_address("scipy.linalg.cython_lapack", name)
+    return ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * nargs))(address)
+
+
+#: (uplo, n, a, lda, info)
+_DPOTRF = _cython_lapack("dpotrf", 5)
+#: (uplo, n, nrhs, a, lda, b, ldb, info)
+_DPOTRS = _cython_lapack("dpotrs", 8)
+#: (uplo, trans, diag, n, nrhs, a, lda, b, ldb, info)
+_DTRTRS = _cython_lapack("dtrtrs", 10)
+_UPPER, _TRANSPOSE, _NON_UNIT = ord("U"), ord("T"), ord("N")
+
+
+@njit(cache=True, nogil=True)
+def _cholesky_solve(potrf, potrs, a, y):  # pragma: no cover - compiled
+    """Cholesky-factor the C-ordered ``a`` (its lower triangle: the Fortran upper one) in
+    place and overwrite ``y`` with the solution; LAPACK's ``info``."""
+    upper = np.array([_UPPER], dtype=np.uint8)
+    n = np.array([a.shape[0]], dtype=np.int32)
+    one = np.array([1], dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    potrf(upper.ctypes, n.ctypes, a.ctypes, n.ctypes, info.ctypes)
+    if info[0] == 0:
+        potrs(upper.ctypes, n.ctypes, one.ctypes, a.ctypes, n.ctypes, y.ctypes, n.ctypes,
+              info.ctypes)
+    return info[0]
+
+
+@njit(cache=True, nogil=True)
+def _triangular_solve_transposed(trtrs, u, b):  # pragma: no cover - compiled
+    """Overwrite the rows of C-ordered ``b`` (k, m) with ``U^-T`` times them, ``U`` the
+    Fortran upper factor held by ``u`` (from :func:`_cholesky_solve`); LAPACK's ``info``."""
+    upper = np.array([_UPPER], dtype=np.uint8)
+    transpose = np.array([_TRANSPOSE], dtype=np.uint8)
+    non_unit = np.array([_NON_UNIT], dtype=np.uint8)
+    n = np.array([u.shape[0]], dtype=np.int32)
+    nrhs = np.array([b.shape[0]], dtype=np.int32)
+    info = np.zeros(1, dtype=np.int32)
+    trtrs(upper.ctypes, transpose.ctypes, non_unit.ctypes, n.ctypes, nrhs.ctypes, u.ctypes,
+          n.ctypes, b.ctypes, n.ctypes, info.ctypes)
+    return info[0]
+
+
+def _raise_for_info(routine: str, info: int) -> None:
+    if info > 0:
+        raise np.linalg.LinAlgError(
+            f"{routine}: the OI covariance of a block is singular or not positive definite "
+            f"(LAPACK info {info}); is noise_std_m far too small?")
+    if info < 0:
+        raise ValueError(f"{routine}: LAPACK rejected argument {-info}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -294,23 +358,71 @@ def _unit_vectors(lat: FloatArray, lon: FloatArray) -> FloatArray:
 
 
 def _solve_block(
-    phi, lam, t, ch, sh, y, nvar, cphi, clam, cch, csh, t_out, kxy, kt, sig2
-) -> tuple[FloatArray, FloatArray]:
-    """Estimate and error variance of one block's cells from its observations."""
+    phi, lam, t, ch, sh, y, nvar, cphi, clam, cch, csh, t_out, kxy, kt, sig2, with_variance
+) -> tuple[FloatArray, FloatArray | None]:
+    """Estimate (and error variance, if ``with_variance``) of one block's cells.
+
+    ``y`` is overwritten. Everything but the final products runs without the GIL, so blocks
+    solve concurrently on threads.
+    """
     m = phi.size
     a = np.empty((m, m))
     _cov_obs_obs(phi, lam, t, ch, sh, nvar, kxy, kt, sig2, a)
-    # a.T is Fortran-ordered and holds the matrix in its upper triangle: A = U^T U, no copy.
-    factor = scipy.linalg.cho_factor(a.T, lower=False, overwrite_a=True, check_finite=False)
-    w = scipy.linalg.cho_solve(factor, y, check_finite=False)
+    # a holds A in its lower triangle (C order), i.e. the upper one in Fortran order:
+    # A = U^T U in place, then y <- A^-1 y
+    _raise_for_info("dpotrf", _cholesky_solve(_DPOTRF, _DPOTRS, a, y))
     c_go = np.empty((cphi.size, m))
     _cov_cells_obs(cphi, clam, cch, csh, t_out, phi, lam, t, ch, sh, kxy, kt, sig2, c_go)
-    estimate = c_go @ w
-    # diag(C_go A^-1 C_og) = column norms of U^-T C_og
-    v = scipy.linalg.solve_triangular(
-        factor[0], c_go.T, trans="T", lower=False, overwrite_b=True, check_finite=False
-    )
-    return estimate, np.clip(sig2 - np.einsum("ij,ij->j", v, v), 0.0, sig2)
+    estimate = c_go @ y
+    if not with_variance:
+        return estimate, None
+    # diag(C_go A^-1 C_og) = column norms of U^-T C_og (c_go's rows, in place)
+    _raise_for_info("dtrtrs", _triangular_solve_transposed(_DTRTRS, a, c_go))
+    return estimate, np.clip(sig2 - np.einsum("ij,ij->i", c_go, c_go), 0.0, sig2)
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block of grid cells: where it lies in the grid and its cells' coordinates."""
+
+    rows: slice
+    cols: slice
+    lat: FloatArray  # the block's row latitudes, degrees
+    lon_mid: float  # longitude of the block centre, degrees in [-180, 180)
+    half_width: float  # largest longitude distance of a cell from lon_mid, degrees
+    centre: FloatArray  # unit vector of the block centre
+    radius: float  # largest normalised chord from the centre to a cell
+    cphi: FloatArray  # cell latitudes, radians, row-major over the block
+    clam: FloatArray  # cell longitudes, radians in [-pi, pi)
+    cch: FloatArray
+    csh: FloatArray
+
+
+def _blocks(glat: FloatArray, glon: FloatArray, size: int, scale: float) -> list[_Block]:
+    """The grid cut into ``size`` x ``size`` blocks (smaller at the last row and column)."""
+    blocks = []
+    for iy0 in range(0, glat.size, size):
+        rows = slice(iy0, min(iy0 + size, glat.size))
+        blat = glat[rows]
+        for ix0 in range(0, glon.size, size):
+            cols = slice(ix0, min(ix0 + size, glon.size))
+            blon = _wrap_deg(glon[cols])
+            cell_lat = np.repeat(blat, blon.size)
+            cell_lon = np.tile(blon, blat.size)
+            # block centre on the sphere and the block's radius around it (normalised chord)
+            xyz = _unit_vectors(cell_lat, cell_lon)
+            centre = xyz.mean(axis=0)
+            centre /= np.linalg.norm(centre)
+            lon_mid = math.degrees(math.atan2(centre[1], centre[0]))
+            cphi = np.deg2rad(cell_lat)
+            blocks.append(_Block(
+                rows=rows, cols=cols, lat=blat, lon_mid=lon_mid,
+                half_width=float(np.max(np.abs(_wrap_deg(blon - lon_mid)))),
+                centre=centre, radius=scale * float(np.max(np.linalg.norm(xyz - centre, axis=1))),
+                cphi=cphi, clam=np.deg2rad(cell_lon), cch=np.cos(0.5 * cphi),
+                csh=np.sin(0.5 * cphi),
+            ))
+    return blocks
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,7 +439,10 @@ def optimal_interpolation(
     grid_lon: ArrayLike,
     times_days: ArrayLike,
     config: OIConfig | None = None,
-) -> tuple[FloatArray, FloatArray]:
+    *,
+    error_variance: bool = True,
+    threads: int = 1,
+) -> tuple[FloatArray, FloatArray | None]:
     """Map along-track anomalies onto a lon/lat grid by block-local optimal interpolation.
 
     Parameters
@@ -344,24 +459,35 @@ def optimal_interpolation(
         Output times, days from the origin of ``obs_time_days``.
     config : OIConfig, optional
         Covariance, noise and block parameters (defaults: ``OIConfig()``).
+    error_variance : bool, default True
+        Whether to compute the error variance (about 30 % of the cost); the estimate is the
+        same bit for bit either way.
+    threads : int, default 1
+        Threads solving blocks concurrently (the covariance kernels and LAPACK release the
+        GIL). Every block is solved the same way whatever the count, so the result is the same
+        bit for bit. BLAS threads are left as they are: callers running several threads
+        usually limit BLAS to one (:func:`threadpoolctl.threadpool_limits`).
 
     Returns
     -------
     estimate : ndarray of float64, shape (ntimes, ny, nx)
         OI anomaly, m.
-    error_variance : ndarray of float64, shape (ntimes, ny, nx)
-        Posterior error variance, m², in :math:`[0, \\sigma^2]`.
+    error_variance : ndarray of float64, shape (ntimes, ny, nx), or None
+        Posterior error variance, m², in :math:`[0, \\sigma^2]`; None when
+        ``error_variance`` is False.
 
     Raises
     ------
     ValueError
         If an argument has the wrong shape, or a grid axis or the times are not finite and
-        strictly ascending; the message names the argument.
+        strictly ascending, or ``threads`` is not a positive integer; the message names the
+        argument.
     varnet.config.ConfigError
         If ``config`` is invalid.
     """
     config = OIConfig() if config is None else config
     config.validate()
+    positive_int(threads, "threads")
     t = _vector(obs_time_days, "obs_time_days")
     n = t.size
     lat = _vector(obs_lat, "obs_lat", n)
@@ -388,11 +514,11 @@ def optimal_interpolation(
     else:
         nvar = np.full(t.size, noise_var)
 
-    ntimes, ny, nx = times.size, glat.size, glon.size
-    estimate = np.zeros((ntimes, ny, nx))
-    error_variance = np.full((ntimes, ny, nx), sig2)
+    shape = (times.size, glat.size, glon.size)
+    estimate = np.zeros(shape)
+    variance = np.full(shape, sig2) if error_variance else None
     if t.size == 0:
-        return estimate, error_variance
+        return estimate, variance
 
     scale = _R_KM / config.space_scale_km
     kxy = scale**2  # multiplies squared angular distances (radians)
@@ -400,63 +526,49 @@ def optimal_interpolation(
     phi, lam = np.deg2rad(lat), np.deg2rad(lon)
     ch, sh = np.cos(0.5 * phi), np.sin(0.5 * phi)
     tree = cKDTree(np.column_stack([scale * _unit_vectors(lat, lon), t / config.time_scale_days]))
-
-    b = config.block_cells
     cut2 = config.cutoff**2
-    for iy0 in range(0, ny, b):
-        rows = slice(iy0, min(iy0 + b, ny))
-        blat = glat[rows]
-        for ix0 in range(0, nx, b):
-            cols = slice(ix0, min(ix0 + b, nx))
-            blon = _wrap_deg(glon[cols])
-            cell_lat = np.repeat(blat, blon.size)
-            cell_lon = np.tile(blon, blat.size)
-            # block centre on the sphere and the block's radius around it (normalised chord)
-            xyz = _unit_vectors(cell_lat, cell_lon)
-            centre = xyz.mean(axis=0)
-            centre /= np.linalg.norm(centre)
-            radius = scale * np.max(np.linalg.norm(xyz - centre, axis=1))
-            lon_mid = math.degrees(math.atan2(centre[1], centre[0]))
-            half_width = np.max(np.abs(_wrap_deg(blon - lon_mid)))
-            cphi, clam = np.deg2rad(cell_lat), np.deg2rad(cell_lon)
-            cch, csh = np.cos(0.5 * cphi), np.sin(0.5 * cphi)
-            for it, t_out in enumerate(times):
-                ball = tree.query_ball_point(
-                    np.append(scale * centre, t_out / config.time_scale_days),
-                    config.cutoff + radius + 1e-9,
-                )
-                cand = np.sort(np.asarray(ball, dtype=np.int64))
-                # lower bound of the normalised distance to the block's lat/lon rectangle
-                clat = lat[cand]
-                dphi = np.maximum(0.0, np.maximum(blat[0] - clat, clat - blat[-1]))
-                dlam = np.maximum(0.0, np.abs(_wrap_deg(lon[cand] - lon_mid)) - half_width)
-                cos_max = np.cos(
-                    np.deg2rad(np.clip(0.0, 0.5 * (clat + blat[0]), 0.5 * (clat + blat[-1])))
-                )
-                dist2 = (
-                    kxy * np.deg2rad(np.hypot(cos_max * dlam, dphi)) ** 2
-                    + kt * (t[cand] - t_out) ** 2
-                )
-                sel = cand[dist2 <= cut2]
-                if sel.size == 0:
-                    continue
-                est, var = _solve_block(
-                    phi[sel],
-                    lam[sel],
-                    t[sel],
-                    ch[sel],
-                    sh[sel],
-                    y[sel],
-                    nvar[sel],
-                    cphi,
-                    clam,
-                    cch,
-                    csh,
-                    t_out,
-                    kxy,
-                    kt,
-                    sig2,
-                )
-                estimate[it, rows, cols] = est.reshape(blat.size, blon.size)
-                error_variance[it, rows, cols] = var.reshape(blat.size, blon.size)
-    return estimate, error_variance
+
+    def solve(block: _Block) -> None:
+        """Every output time of ``block``, into its own cells of the outputs."""
+        blat = block.lat
+        for it, t_out in enumerate(times):
+            ball = tree.query_ball_point(
+                np.append(scale * block.centre, t_out / config.time_scale_days),
+                config.cutoff + block.radius + 1e-9,
+            )
+            cand = np.sort(np.asarray(ball, dtype=np.int64))
+            # lower bound of the normalised distance to the block's lat/lon rectangle
+            clat = lat[cand]
+            dphi = np.maximum(0.0, np.maximum(blat[0] - clat, clat - blat[-1]))
+            dlam = np.maximum(
+                0.0, np.abs(_wrap_deg(lon[cand] - block.lon_mid)) - block.half_width
+            )
+            cos_max = np.cos(
+                np.deg2rad(np.clip(0.0, 0.5 * (clat + blat[0]), 0.5 * (clat + blat[-1])))
+            )
+            dist2 = (
+                kxy * np.deg2rad(np.hypot(cos_max * dlam, dphi)) ** 2
+                + kt * (t[cand] - t_out) ** 2
+            )
+            sel = cand[dist2 <= cut2]
+            if sel.size == 0:
+                continue
+            est, var = _solve_block(
+                phi[sel], lam[sel], t[sel], ch[sel], sh[sel], y[sel], nvar[sel],
+                block.cphi, block.clam, block.cch, block.csh, t_out, kxy, kt, sig2,
+                error_variance,
+            )
+            cells = (it, block.rows, block.cols)
+            estimate[cells] = est.reshape(blat.size, -1)
+            if variance is not None:
+                variance[cells] = var.reshape(blat.size, -1)
+
+    blocks = _blocks(glat, glon, config.block_cells, scale)
+    if threads == 1:
+        for block in blocks:
+            solve(block)
+    else:
+        # blocks write disjoint cells; list() re-raises the first error of any block
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(solve, blocks))
+    return estimate, variance

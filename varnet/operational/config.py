@@ -146,7 +146,8 @@ class ModelConfig:
     provider : {"cpu", "cuda", "auto"}
         Execution provider; ``"auto"`` takes CUDA where it loads, else the CPU.
     threads : int
-        ONNX Runtime intra-op threads (CPU provider), at least 1.
+        CPU threads of each product worker, at least 1: ONNX Runtime intra-op threads (CPU
+        provider) and the threads solving the blocks of the OI first guess.
     batch_size : int
         Patches per inference call, at least 1.
     """

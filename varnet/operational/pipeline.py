@@ -12,7 +12,9 @@ Stages, each timed (seconds, stored in the ledger and the product's log line):
 * **stitch**: the centre day of every patch blended with a positive, smoothly tapered weight,
   so overlaps favour patch interiors and the domain's edges stay covered;
 * **derive**: geostrophy of the reconstructed SSH, vorticity, divergence and strain;
-* **write**: the CF NetCDF product (atomic), the ``latest/`` link, the PNG quicklook.
+* **write**: the CF NetCDF product (atomic) and the ``latest/`` link;
+* **quicklook**: the PNG picture of the product, drawn once the product is written; a
+  quicklook that cannot be drawn is logged and never fails the product.
 
 A window may miss days of observations (the model is trained with gaps); those days are
 recorded in the product. A window without any along-track observation is a failure for that
@@ -161,6 +163,7 @@ def build_inputs(
     timings: dict[str, float] | None = None,
     oi_cache: Path | None = None,
     track_reader: AlongTrackReader | None = None,
+    threads: int = 1,
 ) -> ProductInputs:
     """Read and grid the inputs of the window centred on ``day``.
 
@@ -185,6 +188,8 @@ def build_inputs(
     track_reader : AlongTrackReader, optional
         Keeps the files of the previous call in memory (consecutive product days share most
         of their along-track files); each file is read afresh when None.
+    threads : int, default 1
+        Threads solving the OI's blocks (the result does not depend on it).
 
     Returns
     -------
@@ -216,7 +221,7 @@ def build_inputs(
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
     obs = gridded_ssh_observations(track, grid, days[0], len(days))
-    oi = cached_oi(track, tracks, grid, days, oi_config, oi_cache)
+    oi = cached_oi(track, tracks, grid, days, oi_config, oi_cache, threads)
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
         days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
@@ -240,7 +245,7 @@ def _oi_key(records: Sequence[InputRecord], grid: ModelGrid, day: dt.date,
 
 def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid,
               days: Sequence[dt.date], oi_config: OIConfig,
-              cache: Path | None) -> np.ndarray:
+              cache: Path | None, threads: int = 1) -> np.ndarray:
     """The OI first guess of ``days``, computing only the days not already cached.
 
     The OI of one day depends only on the along-track files within its reach (and the grid
@@ -262,14 +267,21 @@ def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid
         The model's OI parameters.
     cache : pathlib.Path or None
         Cache folder (created when needed); None computes every day.
+    threads : int, default 1
+        Threads solving the OI's blocks (the result does not depend on it).
 
     Returns
     -------
     numpy.ndarray
         float32 (len(days), nlat, nlon), m.
     """
+    def compute(wanted: Sequence[dt.date]) -> np.ndarray:
+        # the model takes the estimate only: no error variance (the estimate is the same)
+        return oi_first_guess(track, grid, list(wanted), oi_config, error_variance=False,
+                              threads=threads)[0]
+
     if cache is None:
-        return oi_first_guess(track, grid, list(days), oi_config)[0]
+        return compute(days)
     out = np.empty((len(days), *grid.shape), dtype=np.float32)
     paths = [cache / f"oi_{d:%Y%m%d}_{_oi_key(records, grid, d, oi_config)}.npy" for d in days]
     todo = []
@@ -279,7 +291,7 @@ def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid
         except (OSError, ValueError):  # absent, or a damaged entry: recompute
             todo.append(k)
     if todo:
-        computed = oi_first_guess(track, grid, [days[k] for k in todo], oi_config)[0]
+        computed = compute([days[k] for k in todo])
         cache.mkdir(parents=True, exist_ok=True)
         for k, field in zip(todo, computed, strict=True):
             out[k] = field
@@ -461,7 +473,7 @@ class Producer:
         inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
                               production.missions, production.sst_levels, timings,
                               oi_cache=Path(config.paths.state) / "oi-cache",
-                              track_reader=self.track_reader)
+                              track_reader=self.track_reader, threads=config.model.threads)
         fields = reconstruct_day(self.model, inputs, timings)
         started = time.perf_counter()
         fields.update(derive_fields(fields["ssh"], fields["uo"], fields["vo"], self.grid.lat,
@@ -478,9 +490,15 @@ class Producer:
         path = write_product(directory, config.name, day, production_day, self.grid.lat,
                              self.grid.lon, fields, provenance)
         update_latest_link(directory, config.name, day, path)
-        write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
-                        product_day=day, production_day=production_day)
         timings["write"] = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
+                            product_day=day, production_day=production_day)
+        except Exception as exc:  # the product is written and fine; a picture never fails it
+            log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
+                        path.name, type(exc).__name__, exc)
+        timings["quicklook"] = time.perf_counter() - started
         self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
                                    model_checksum=self.model_sha256, timings=timings,
                                    final=final)

@@ -28,6 +28,7 @@ import xarray as xr
 from tqdm import tqdm
 
 from varnet import __version__
+from varnet.config import positive_int
 from varnet.inputs import (
     ModelGrid,
     block_mean,
@@ -69,9 +70,8 @@ PREPARED_VARIABLES: dict[str, tuple[str, str, str | None]] = {
 
 def _check_arguments(coarsen: int, start: dt.date, end: dt.date, oi: OIConfig,
                      missions: Sequence[str] | None, sst_level: str, workers: int) -> None:
-    for name, value in (("coarsen", coarsen), ("workers", workers)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    positive_int(coarsen, "coarsen")
+    positive_int(workers, "workers")
     for name, value in (("start", start), ("end", end)):
         if type(value) is not dt.date:
             raise ValueError(f"{name}: expected a datetime.date, got {value!r}")
