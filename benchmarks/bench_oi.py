@@ -6,13 +6,15 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_oi.py --quick    # skips the run without super-obs
 
 Everything runs on one core (the script re-executes itself with ``OPENBLAS_NUM_THREADS=1``
-and friends unless they are already set). Prints, in one run:
+and friends unless they are already set), except the row with 2 threads (blocks solved on
+two threads, BLAS single-threaded in each, as operations run it). Prints, in one run:
 
 * one OI day (a single output time, the middle of the window) on the 2020a evaluation grid,
   200 x 200 cells at 1/20 degree (lat 33-43, lon -65..-55), from 30 days of four-nadir 1 Hz
   observations (tpn, j1, en, g2 from :func:`varnet.osse.orbits.daily_passes`) of a smooth
   synthetic SLA plus 3 cm white noise: wall time and its ratio to the 5 s budget, with the
-  default configuration and (unless ``--quick``) without super-observations; the rms error
+  default configuration, without the error variance (what operations compute), the same on
+  2 threads, and (unless ``--quick``) without super-observations; the rms error
   against the true field is printed as a sanity check;
 * the cost against the grid size (50^2 to 400^2 cells at 1/20 degree, observation density
   held fixed by simulating the same four missions over the grid plus a margin of
@@ -77,11 +79,11 @@ def grid(n, lat0, lon0):
     return lat0 + STEP * (np.arange(n) + 0.5), lon0 + STEP * (np.arange(n) + 0.5)
 
 
-def timed_oi(obs, grid_lat, grid_lon, cfg):
+def timed_oi(obs, grid_lat, grid_lon, cfg, **options):
     t_out = np.array([NDAYS / 2.0])
     started = time.perf_counter()
-    est, var = optimal_interpolation(*obs, grid_lat, grid_lon, t_out, cfg)
-    return time.perf_counter() - started, est[0], var[0]
+    est, var = optimal_interpolation(*obs, grid_lat, grid_lon, t_out, cfg, **options)
+    return time.perf_counter() - started, est[0], (np.full(1, np.nan) if var is None else var[0])
 
 
 def main() -> None:
@@ -96,7 +98,7 @@ def main() -> None:
 
     cfg = OIConfig()
     print(f"OI configuration: {cfg}")
-    print("one core (BLAS and numba single-threaded)\n")
+    print("one core (BLAS and numba single-threaded) except where 2 threads are named\n")
 
     # warm-up: numba compilation or cache load, outside the timings
     optimal_interpolation([0.5], [38.0], [-60.0], [0.1], [38.0, 38.05], [-60.0, -59.95], [0.5], cfg)
@@ -113,13 +115,18 @@ def main() -> None:
         f"   {'configuration':<40}{'time (s)':>10}{'ratio to 5 s':>14}"
         f"{'rms error (m)':>15}{'mean err var (m2)':>19}"
     )
-    runs = [("default", cfg)]
+    runs = [
+        ("default", cfg, {}),
+        ("default, estimate only", cfg, {"error_variance": False}),
+        ("default, estimate only, 2 threads", cfg, {"error_variance": False, "threads": 2}),
+    ]
     if not args.quick:
         runs.append(
-            ("no super-observations (superob_km=0)", dataclasses.replace(cfg, superob_km=0.0))
+            ("no super-observations (superob_km=0)", dataclasses.replace(cfg, superob_km=0.0),
+             {})
         )
-    for name, c in runs:
-        elapsed, est, var = timed_oi(obs, glat, glon, c)
+    for name, c, options in runs:
+        elapsed, est, var = timed_oi(obs, glat, glon, c, **options)
         rms = float(np.sqrt(np.mean((est - truth) ** 2)))
         print(
             f"   {name:<40}{elapsed:>10.2f}{elapsed / BUDGET_S:>14.2f}{rms:>15.4f}"

@@ -30,9 +30,10 @@ Prints, in one run:
    the goal "inference at least 75 % of the product day"; then the quicklook, drawn after the
    product is written, and the inference share with it. ``Producer`` caches the OI first
    guess of each day in ``{state}/oi-cache`` (keyed by the along-track files within the OI's
-   reach), so three cases are timed with one ``Producer`` per repetition: **cold** (fresh state folder, nothing cached; also the
-   session's first inference), **next day** (the following product day: 6 of its 7 OI days
-   cached, as in a reprocess), **re-made** (the first day again: all 7 cached).
+   reach), so three cases are timed with one ``Producer`` per repetition: **cold** (fresh
+   state folder, nothing cached; also the session's first inference), **next day** (the
+   following product day: 6 of its 7 OI days cached, as in a reprocess), **re-made** (the
+   first day again: all 7 cached).
 2. **Large domains**, each in a child process whose peak resident memory (``VmHWM``) is
    compared with the 8 GB budget: the streaming inference and stitching alone
    (:func:`~varnet.operational.pipeline.reconstruct_day`) on synthetic 7 x 2000 x 2000 inputs
@@ -42,7 +43,7 @@ Prints, in one run:
    159.95 W..39.95 E; ``--large`` to change it).
    Skipped by ``--quick``, with the estimated time from the measured seconds per patch.
 3. **Reprocess throughput** (``varnet.operational.runs.reprocess``, ``force=True``) of
-   ``--reprocess-days`` days (default 4) on the demo domain into fresh state and product
+   ``--reprocess-days`` days (default 12) on the demo domain into fresh state and product
    folders, with 1 and 2 workers (2 ORT threads each), and 2 workers of 1 thread: days per
    minute, worker start-up included, and the ratio to 1 worker.
 4. With ``--gpu``: the paper-size product day again with the CUDA provider, if
@@ -581,7 +582,7 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true",
                         help="also the paper-size day with the CUDA provider")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each product day")
-    parser.add_argument("--reprocess-days", type=int, default=4)
+    parser.add_argument("--reprocess-days", type=int, default=12)
     parser.add_argument("--stream", type=int, default=2000,
                         help="side of the synthetic streaming domain (cells)")
     parser.add_argument("--large", default="1600x2000",

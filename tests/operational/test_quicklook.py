@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -92,3 +93,36 @@ def test_all_nan_and_constant_fields_still_draw(tmp_path):
     for i, data in enumerate((nan, zero)):
         path = write_quicklook(tmp_path / f"{i}.png", data, lat, lon, "empty")
         assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("shape", [(60, 90), (300, 30), (20, 400)])
+def test_layout_fits_square_tall_and_wide_domains(shape):
+    """Every text stays inside the figure, texts do not overlap, the maps keep the domain's
+    shape (1 / cos(latitude) aspect) and matplotlib has nothing to warn about."""
+    lat, lon, fields = eddy(*shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = quicklook_figure(fields, lat, lon, product_day=dt.date(2024, 1, 1))
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    # every axes with its tick labels, axis labels and titles, and the figure title
+    boxes = [ax.get_tightbbox(renderer) for ax in fig.axes]
+    boxes.append(fig._suptitle.get_window_extent(renderer))
+    for box in boxes:
+        assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1, box
+        assert page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, box
+    titles = [ax._left_title for ax in fig.axes if ax.get_title(loc="left")]
+    assert len(titles) == 2
+    left, right = (t.get_window_extent(renderer) for t in titles)
+    assert left.x1 < right.x0, "the two panel titles overlap"
+    map_axes = [ax for ax in fig.axes if ax.get_xlabel().startswith("longitude")]
+    for ax in map_axes:
+        box = ax.get_window_extent(renderer)
+        x0, x1 = ax.get_xlim()
+        y0, y1 = ax.get_ylim()
+        aspect = 1.0 / np.cos(np.deg2rad(np.mean(lat)))
+        shown = (box.height / (y1 - y0)) / (box.width / (x1 - x0))
+        assert shown == pytest.approx(aspect, rel=0.01)
+        # the whole domain is shown
+        assert x0 <= lon[0] and x1 >= lon[-1] and y0 <= lat[0] and y1 >= lat[-1]

@@ -30,9 +30,13 @@ _LAND_COLOUR = "0.82"
 _DPI = 110
 #: Map panel size limits, inches: (smallest side, preferred width, largest side).
 _PANEL_IN = (2.6, 5.3, 9.0)
+_NARROWEST_IN = 2.2
 #: Room around a panel for tick labels, axis labels, colour bar labels and titles, inches.
 _MARGINS_IN = {"left": 0.8, "right": 0.85, "bottom": 0.6, "top": 1.0}
 _TITLE_TOP_IN = 0.08
+#: Width of the longest panel title on one line, inches; narrower panels get short titles
+#: on two lines (at most 2.2 inches wide, the narrowest panel).
+_TITLE_WIDTH_IN = 4.6
 
 
 def _symmetric_limit(values: np.ndarray, quantile: float = 0.99) -> float:
@@ -76,19 +80,22 @@ def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, np
     return fields, ds["latitude"].values, ds["longitude"].values
 
 
-def _two_panel_figure(ratio: float) -> tuple[Figure, tuple[Axes, Axes], tuple[Axes, Axes]]:
+def _two_panel_figure(ratio: float
+                      ) -> tuple[Figure, tuple[Axes, Axes], tuple[Axes, Axes], bool]:
     """A figure of two map panels, each with its colour bar, laid out by hand.
 
     The panels have the domain's displayed height / width ``ratio`` (so the maps fill them)
     within the size limits; a fixed layout draws once where matplotlib's constrained layout
-    draws twice to measure its labels (half the quicklook's time).
+    draws twice to measure its labels (half the quicklook's time). The last value says
+    whether the panels are narrower than a one-line title (room is left for two lines).
     """
     smallest, preferred, largest = _PANEL_IN
     ratio = max(ratio, 1e-9)
     height = min(max(preferred * ratio, smallest), largest)
-    width = min(max(height / ratio, smallest), largest)
+    width = min(max(height / ratio, _NARROWEST_IN), largest)
     left, gap, bar, right = _MARGINS_IN["left"], 0.12, 0.18, _MARGINS_IN["right"]
-    bottom, top = _MARGINS_IN["bottom"], _MARGINS_IN["top"]
+    narrow = width < _TITLE_WIDTH_IN
+    bottom, top = _MARGINS_IN["bottom"], _MARGINS_IN["top"] + (0.25 if narrow else 0.0)
     fig_width = 2 * (left + width + gap + bar + right)
     fig_height = bottom + height + top
     fig = Figure(figsize=(fig_width, fig_height))
@@ -101,7 +108,7 @@ def _two_panel_figure(ratio: float) -> tuple[Figure, tuple[Axes, Axes], tuple[Ax
         return (fig.add_axes(rect(x0 + left, width)),
                 fig.add_axes(rect(x0 + left + width + gap, bar)))
 
-    return fig, panel(0.0), panel(fig_width / 2)
+    return fig, panel(0.0), panel(fig_width / 2), narrow
 
 
 def quicklook_figure(
@@ -190,14 +197,14 @@ def quicklook_figure(
 
     mean_lat = float(np.nanmean(lat_a))
     aspect = 1.0 / max(math.cos(math.radians(mean_lat)), 0.05)
-    fig, (ax_ssh, cax_ssh), (ax_vort, cax_vort) = _two_panel_figure(
+    # a panel narrower than its titles gets them on two lines, and the reference arrow inside
+    fig, (ax_ssh, cax_ssh), (ax_vort, cax_vort), narrow = _two_panel_figure(
         (lat_a[-1] - lat_a[0]) * aspect / max(lon_a[-1] - lon_a[0], 1e-9))
     for ax in (ax_ssh, ax_vort):
         ax.set_facecolor(_LAND_COLOUR)
-        # the panel has the domain's shape already; a clipped panel shows more around it
+        # the panel has the domain's shape already (limits: the edges of the cells, from the
+        # meshes); a panel at its size limits shows more around the domain
         ax.set_aspect(aspect, adjustable="datalim")
-        ax.set_xlim(lon_a[0], lon_a[-1])
-        ax.set_ylim(lat_a[0], lat_a[-1])
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
 
@@ -228,9 +235,11 @@ def quicklook_figure(
         pivot="middle",
     )
     reference = _nice(typical)
-    ax_ssh.quiverkey(arrows, 0.86, 1.025, reference, f"{reference:g} m s-1", labelpos="E",
+    ax_ssh.quiverkey(arrows, *((0.8, 0.04) if narrow else (0.86, 1.025)), reference,
+                     f"{reference:g} m s-1", labelpos="N" if narrow else "E",
                      coordinates="axes", fontproperties={"size": 9})
-    ax_ssh.set_title(f"{ssh_label} and surface current (uo, vo)", loc="left", fontsize=11)
+    ax_ssh.set_title(f"{ssh_label}\nand current (uo, vo)" if narrow else
+                     f"{ssh_label} and surface current (uo, vo)", loc="left", fontsize=11)
 
     # vorticity / |f|
     lim = _symmetric_limit(zeta_f)
@@ -241,7 +250,8 @@ def quicklook_figure(
     if np.isfinite(ssh).sum() > 4 and np.nanmax(ssh) > np.nanmin(ssh):
         ax_vort.contour(lon_a, lat_a, np.ma.masked_invalid(ssh), levels=12, colors="k",
                         linewidths=0.5, alpha=0.55)
-    ax_vort.set_title("relative vorticity / |f| of the surface current, SSH contours",
+    ax_vort.set_title("relative vorticity / |f|\nand SSH contours" if narrow else
+                      "relative vorticity / |f| of the surface current, SSH contours",
                       loc="left", fontsize=11)
     fig.suptitle(suptitle, fontsize=12, y=1.0 - _TITLE_TOP_IN / fig.get_figheight(), va="top")
     return fig
