@@ -20,7 +20,7 @@ from test_pipeline import alongtrack_files, exported_model, make_ops, sst_files
 
 from varnet.operational import runs
 from varnet.operational.cli import main
-from varnet.operational.daemon import run_daemon
+from varnet.operational.daemon import Simulation, run_daemon
 from varnet.operational.ledger import LockHeldError, daemon_lock
 
 #: The production day of these tests: "today" for the daemon.
@@ -185,3 +185,45 @@ def test_status_prints_the_last_run_and_the_missing_days(tmp_path, tiny_ocean, m
     assert report["days"][str(day)]["status"] == "final"
     # the run's status file reports the day it ran for, not the clock's
     assert json.loads(ops.config.paths.status_file.read_text()) == report
+
+
+def test_a_simulated_daemon_on_a_replayed_feed_issues_and_reissues_day_by_day(
+        tmp_path, tiny_ocean, model):
+    """``--simulate-from`` with ``--feed``: each simulated day the files arrived by then reach
+    the inbox, and the run makes D - 3 (final), D - 2 and D - 1, as on a real feed."""
+    ops = make_ops(tmp_path, model)
+    first = dt.date(2012, 10, 16)
+    summaries = []
+    run_daemon(ops.config, on_run=summaries.append,
+               simulation=Simulation(first, days=4, day_seconds=0.2, feed=tiny_ocean.out_dir))
+    assert [s.production_day for s in summaries] == [first + k * ONE for k in range(4)]
+    assert all(not s.failed for s in summaries)
+    last = first + 3 * ONE
+    with ops.ledger() as ledger:
+        # the day made first on the first run is re-made on each run until final
+        history = ledger.product_history(first - ONE)
+        assert [(r.production_day, r.status) for r in history] == [
+            (first, "ok"), (first + ONE, "ok"), (first + 2 * ONE, "final")]
+        assert ledger.latest_product(last - ONE).production_day == last
+        archived = ledger.inputs_for_days(dt.date(2012, 10, 1), dt.date(2012, 10, 31))
+    # nothing arrives before its time: the last simulated day has the along-track files
+    # produced by then (data of the day before) and the SST analyses of the day before
+    latest = {kind: max(r.data_day for r in archived if r.kind == kind)
+              for kind in ("alongtrack", "sst")}
+    assert latest == {"alongtrack": last - ONE, "sst": last - ONE}
+    assert list(ops.inbox.iterdir()) == []  # every delivered file was ingested
+
+
+def test_simulation_options_need_simulate_from_and_a_feed_with_files(tmp_path, tiny_ocean,
+                                                                       model):
+    ops = make_ops(tmp_path, model)
+    result = CliRunner().invoke(main, ["daemon", "--config", str(ops.toml), "--feed",
+                                       str(tiny_ocean.out_dir)])
+    assert result.exit_code == 2
+    assert "--feed only make sense with --simulate-from" in result.stderr
+    empty = tmp_path / "empty-feed"
+    empty.mkdir()
+    result = CliRunner().invoke(main, ["daemon", "--config", str(ops.toml), "--simulate-from",
+                                       "2012-10-16", "--feed", str(empty)])
+    assert result.exit_code == 2
+    assert f"feed folder {empty} holds no along-track or GHRSST file" in result.stderr

@@ -4,6 +4,7 @@
     varnet-ops run       --config ops.toml [--day D]  one near-real-time run (ingest + products)
     varnet-ops reprocess --config ops.toml --start D --end D [--workers N] [--dask ADDRESS]
     varnet-ops daemon    --config ops.toml            the daily run on the cron schedule
+    varnet-ops daemon    --config ops.toml --simulate-from D --feed DIR   shown on past data
     varnet-ops status    --config ops.toml            last run, products, what is missing
     varnet-ops score     --config ops.toml --truth truth.nc --start D --end D
 
@@ -31,6 +32,8 @@ def _setup_logging(quiet: bool) -> None:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%SZ")
     logging.Formatter.converter = __import__("time").gmtime
+    # the daemon logs its own runs and next run; APScheduler's warnings (misfires) still show
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _load(config_path: Path):
@@ -132,22 +135,46 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
 
 @main.command("daemon")
 @_CONFIG
+@click.option("--simulate-from", type=_DAY, metavar="DATE",
+              help="Show the daemon on past data: run simulated production days from DATE, "
+                   "one every --day-seconds, instead of today's on the schedule.")
+@click.option("--simulate-days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="With --simulate-from: production days to run, then stop.")
+@click.option("--day-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="With --simulate-from: seconds per simulated day.")
+@click.option("--feed", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="With --simulate-from: folder of observation files delivered to the inbox "
+                   "as they would have arrived (e.g. demo-output/osse).")
 @_QUIET
-def daemon_command(config_path: Path, quiet: bool) -> None:
+def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulate_days: int,
+                   day_seconds: float, feed: Path | None, quiet: bool) -> None:
     """Run every day on the configured schedule; catch up missed days on start."""
     from varnet.export.metadata import ModelMismatch
-    from varnet.operational.daemon import run_daemon
+    from varnet.operational.daemon import Simulation, run_daemon
     from varnet.operational.ledger import LockHeldError
 
     _setup_logging(quiet)
+    context = click.get_current_context()
+    simulation_only = [f"--{name.replace('_', '-')}" for name in ("simulate_days", "day_seconds",
+                                                                  "feed")
+                       if context.get_parameter_source(name).name != "DEFAULT"]
+    if simulate_from is None and simulation_only:
+        click.echo(f"error: {', '.join(simulation_only)} only make sense with --simulate-from",
+                   err=True)
+        sys.exit(2)
     config = _load(config_path)
+    simulation = (Simulation(simulate_from.date(), simulate_days, day_seconds, feed)
+                  if simulate_from is not None else None)
     try:
-        run_daemon(config)
+        run_daemon(config, simulation=simulation)
     except LockHeldError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(3)
     except ModelMismatch as exc:
         click.echo(f"error: model refused: {exc}", err=True)
+        sys.exit(2)
+    except (FileNotFoundError, ValueError) as exc:  # the simulation's feed folder
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 
 
