@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from click.testing import CliRunner
 from test_pipeline import (
     PRODUCTION,
     Ops,
@@ -28,8 +29,9 @@ from test_pipeline import (
     sst_files,
 )
 
+from varnet.operational.cli import main
 from varnet.operational.ingest import ingest
-from varnet.operational.runs import daily_run, reprocess
+from varnet.operational.runs import RunSummary, daily_run, reprocess
 from varnet.operational.status import status_report
 
 FIRST, LAST = dt.date(2012, 10, 14), dt.date(2012, 10, 16)
@@ -205,6 +207,23 @@ def test_claims_of_a_dead_maker_are_cleared_by_the_next_run(sequential, archived
 def test_reprocess_refuses_an_inverted_range(archived):
     with pytest.raises(ValueError, match="before --start"):
         reprocess(archived.config, LAST, FIRST, production_day=PRODUCTION, progress=False)
+
+
+@pytest.mark.parametrize(("given", "used"), [([], 3), (["--workers", "2"], 2)])
+def test_reprocess_takes_its_workers_from_the_configuration_unless_given(
+        given, used, tmp_path, model, monkeypatch):
+    ops = make_ops(tmp_path, model, workers=3)
+    seen = {}
+
+    def recording(config, start, end, **options):
+        seen.update(options)
+        return RunSummary(1, PRODUCTION)
+
+    monkeypatch.setattr("varnet.operational.runs.reprocess", recording)
+    result = CliRunner().invoke(main, ["reprocess", "--config", str(ops.toml), "--start",
+                                       str(FIRST), "--end", str(LAST), "--quiet", *given])
+    assert result.exit_code == 0, result.output
+    assert seen["workers"] == used
 
 
 # --------------------------------------------------------------------------------------------

@@ -106,14 +106,15 @@ def run_command(config_path: Path, day: dt.datetime | None, quiet: bool) -> None
 @click.option("--start", type=_DAY, required=True, help="First product day.")
 @click.option("--end", type=_DAY, required=True, help="Last product day.")
 @click.option("--force", is_flag=True, help="Re-make days that are already final.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Processes (or local Dask workers with --dask local).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Processes (or local Dask workers with --dask local); default "
+                   "production.workers of the configuration.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
               help="Dask scheduler address (tcp://host:8786), or 'local'.")
 @click.option("--production-day", type=_DAY, help="Issue date (default: today, UTC).")
 @_QUIET
 def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, force: bool,
-                      workers: int, dask_address: str | None,
+                      workers: int | None, dask_address: str | None,
                       production_day: dt.datetime | None, quiet: bool) -> None:
     """Make the final products of a date range (resumable, parallel)."""
     from varnet.operational.runs import reprocess
@@ -122,7 +123,8 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
     config = _load(config_path)
     producer = _producer(config)  # refuses a model that does not fit before any work
     try:
-        summary = reprocess(config, start.date(), end.date(), force=force, workers=workers,
+        summary = reprocess(config, start.date(), end.date(), force=force,
+                            workers=workers or config.production.workers,
                             dask=dask_address,
                             production_day=production_day.date() if production_day else None,
                             progress=not quiet, producer=producer)

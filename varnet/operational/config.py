@@ -282,7 +282,8 @@ class ProductionConfig:
         keep arriving, until the production day passes D + ``reissue_days``; its last issue is
         then final. At least ``lag_days``.
     workers : int
-        Product days made in parallel (processes), at least 1.
+        Processes of ``varnet-ops reprocess`` (its ``--workers`` overrides it), at least 1;
+        each uses ``model.threads`` cores. The daily run makes its few days in one process.
     sst_levels : tuple of str
         GHRSST levels accepted, most preferred first (from L4, L3S, L3C, L3U); ingest
         quarantines files of other levels.
