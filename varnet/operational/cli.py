@@ -153,6 +153,7 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
     """Run every day on the configured schedule; catch up missed days on start."""
     from varnet.export.metadata import ModelMismatch
     from varnet.operational.daemon import Simulation, run_daemon
+    from varnet.operational.feed import FeedError
     from varnet.operational.ledger import LockHeldError
 
     _setup_logging(quiet)
@@ -175,7 +176,7 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
     except ModelMismatch as exc:
         click.echo(f"error: model refused: {exc}", err=True)
         sys.exit(2)
-    except (FileNotFoundError, ValueError) as exc:  # the simulation's feed folder
+    except FeedError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
 

@@ -89,7 +89,7 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
         If another daemon holds the lock (naming the lock file and its pid).
     varnet.export.metadata.ModelMismatch
         If the model does not fit the configuration.
-    FileNotFoundError, ValueError
+    varnet.operational.feed.FeedError
         If the simulation's feed folder is missing or holds no observation file.
     """
     from apscheduler.schedulers.background import BackgroundScheduler

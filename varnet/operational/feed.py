@@ -24,7 +24,11 @@ from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 
 log = logging.getLogger("varnet.ops.feed")
 
-__all__ = ["ReplayFeed", "arrival_day"]
+__all__ = ["FeedError", "ReplayFeed", "arrival_day"]
+
+
+class FeedError(ValueError):
+    """A feed folder that is missing or holds no observation file."""
 
 
 def arrival_day(name: str) -> dt.date | None:
@@ -55,6 +59,8 @@ def arrival_day(name: str) -> dt.date | None:
 class ReplayFeed:
     """Delivers the files of ``source`` into ``inbox`` as they would have arrived.
 
+    Raises :class:`FeedError` if ``source`` is missing or holds no observation file.
+
     Attributes
     ----------
     source : pathlib.Path
@@ -73,12 +79,12 @@ class ReplayFeed:
         self.source = Path(self.source)
         self.inbox = Path(self.inbox)
         if not self.source.is_dir():
-            raise FileNotFoundError(f"feed folder {self.source} does not exist")
+            raise FeedError(f"feed folder {self.source} does not exist")
         self._arrivals = sorted(
             (day, path) for path in self.source.rglob("*.nc")
             if (day := arrival_day(path.name)) is not None)
         if not self._arrivals:
-            raise ValueError(f"feed folder {self.source} holds no along-track or GHRSST file")
+            raise FeedError(f"feed folder {self.source} holds no along-track or GHRSST file")
 
     def deliver(self, today: dt.date) -> list[Path]:
         """Copy into the inbox every file arrived by ``today`` and not delivered yet.

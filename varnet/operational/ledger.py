@@ -205,25 +205,20 @@ def _hostname() -> str:
     return socket.gethostname()
 
 
-def _process_start(pid: int) -> str | None:
+def _process_stat(pid: int) -> list[str]:
+    """Fields of ``/proc/{pid}/stat`` after the command name (state first), [] where unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+    except OSError:
+        return []
+    return stat.rpartition(")")[2].split()
+
+
+def _process_start(pid: int, fields: list[str] | None = None) -> str | None:
     """Start time of process ``pid`` (clock ticks since boot, Linux), None where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
+    fields = _process_stat(pid) if fields is None else fields
     return fields[19] if len(fields) > 19 else None
-
-
-def _process_state(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    return fields[0] if fields else None
 
 
 def pid_alive(pid: int, start: str | None = None) -> bool:
@@ -252,10 +247,11 @@ def pid_alive(pid: int, start: str | None = None) -> bool:
         pass  # exists, owned by another user
     except OSError as exc:
         return exc.errno != errno.ESRCH
-    if _process_state(pid) in ("Z", "X"):
+    fields = _process_stat(pid)
+    if fields[:1] in (["Z"], ["X"]):
         return False
     if start is not None:
-        now = _process_start(pid)
+        now = _process_start(pid, fields)
         if now is not None and now != start:
             return False
     return True

@@ -28,7 +28,8 @@ __all__ = ["quicklook_figure", "write_quicklook"]
 _ARROWS_PER_AXIS = 25
 _LAND_COLOUR = "0.82"
 _DPI = 110
-#: Map panel size limits, inches: (smallest side, preferred width, largest side).
+#: Map panel size limits, inches: (lowest height, preferred width, largest side), and the
+#: narrowest width.
 _PANEL_IN = (2.6, 5.3, 9.0)
 _NARROWEST_IN = 2.2
 #: Room around a panel for tick labels, axis labels, colour bar labels and titles, inches.
