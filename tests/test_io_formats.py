@@ -367,7 +367,7 @@ def test_xarray_sees_cmems_layout(tmp_path: Path) -> None:
             assert set(var.coords) >= {"longitude", "latitude"}
         assert ds["mdt"].attrs["long_name"] == "Mean dynamic topography"
         g = ds.attrs
-        assert g["Conventions"] == "CF-1.8" and g["platform"] == "j3"
+        assert g["Conventions"] == "CF-1.8" and g["platform"] == "Jason-3" and g["mission"] == "j3"
         assert g["date_created"].startswith(PROD.isoformat())
         assert g["time_coverage_start"].startswith(DAY.isoformat())
         assert -90 <= g["geospatial_lat_min"] < g["geospatial_lat_max"] <= 90

@@ -263,9 +263,12 @@ BAD_CASES = {
     "level differs from the name (sst)": (
         lambda d: sst(d, level="L3S", name=OTHER_SST),
         "the file name says L4 but the file holds 'sea_surface_temperature'"),
-    "unrecognised name": (lambda d: shutil.copy(track(d.parent, mission="s3a"),
-                                                d / "alongtrack-j3.nc"),
-                          "unrecognised file name"),
+    "unrecognised name": (lambda d: shutil.copy(sst(d.parent, name=OTHER_SST, values=291.0),
+                                                d / "sst-today.nc"),
+                          "unrecognised file name; expected a CMEMS L3 along-track name"),
+    "unrecognised name, not NetCDF": (
+        lambda d: (d / "notes.nc").write_text("not a NetCDF file") and d / "notes.nc",
+        "the content is not an L3 along-track file: cannot be opened as NetCDF"),
 }
 
 

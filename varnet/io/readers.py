@@ -26,13 +26,21 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
+from varnet.io import ghrsst_mask
+from varnet.io.missions import mission_from_platform
+from varnet.io.names import (
+    parse_alongtrack_extraction,
+    parse_alongtrack_filename,
+    parse_ghrsst_filename,
+)
 
 __all__ = [
     "AlongTrack",
+    "AlongTrackIdentity",
     "InputFileError",
     "SstField",
     "concat_alongtrack",
+    "identify_alongtrack",
     "read_alongtrack",
     "read_sst",
     "read_truth",
@@ -362,6 +370,157 @@ def _day_of(t: np.datetime64) -> dt.date:
 # Along-track
 
 
+@dataclass(frozen=True)
+class AlongTrackIdentity:
+    """What an along-track file is: from its CMEMS name, or from its content where the name
+    says nothing.
+
+    Attributes
+    ----------
+    product : str
+        ``"nrt"`` or ``"dt"``.
+    mission : str or None
+        Mission code (:mod:`varnet.io.missions`); None when neither the name nor the
+        ``mission``/``platform`` attributes name a known mission.
+    first_day, last_day : datetime.date or None
+        Data days covered (equal for a daily file); None for an empty file identified by its
+        content without time coverage attributes.
+    production : datetime.date or None
+        Production day (from the name, else from ``date_created``).
+    area : str
+        ``"global"`` or the region of an extraction.
+    source : {"name", "content"}
+        Where the identity comes from.
+    platform : str or None
+        The file's ``platform`` attribute, as written.
+    """
+
+    product: str
+    mission: str | None
+    first_day: dt.date | None
+    last_day: dt.date | None
+    production: dt.date | None
+    area: str = "global"
+    source: str = "name"
+    platform: str | None = None
+
+    @property
+    def daily(self) -> bool:
+        """Whether the file covers one data day."""
+        return self.first_day is not None and self.first_day == self.last_day
+
+
+def _identity_from_name(name: str) -> AlongTrackIdentity | None:
+    with contextlib.suppress(ValueError):
+        n = parse_alongtrack_filename(name)
+        return AlongTrackIdentity(n.product, n.mission, n.day, n.day, n.production, n.area)
+    with contextlib.suppress(ValueError):
+        e = parse_alongtrack_extraction(name)
+        return AlongTrackIdentity(e.product, e.mission, e.first_day, e.last_day, None, e.area)
+    return None
+
+
+_DATE_RE = re.compile(r"^\s*(\d{4})-?(\d{2})-?(\d{2})")
+
+
+def _attr_day(value: object) -> dt.date | None:
+    """The date an ISO attribute (``2023-01-07T10:00:00Z``, ``20230107T100000Z``) starts with."""
+    m = _DATE_RE.match(str(value)) if value is not None else None
+    if m is None:
+        return None
+    try:
+        return dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return None
+
+
+def _product_from_attributes(attrs: dict[str, object]) -> str:
+    """``"dt"`` or ``"nrt"`` from ``product_type``, ``title`` or ``summary``; nrt when unsure
+    (a delayed-time file under its CMEMS name then wins over it)."""
+    kind = str(attrs.get("product_type", "")).strip().lower()
+    if kind in ("nrt", "dt"):
+        return kind
+    text = f"{attrs.get('title', '')} {attrs.get('summary', '')}".lower()
+    if re.search(r"delayed[- ]time|\bdt\b|\bmy\b|multi[- ]year|reprocess", text):
+        return "dt"
+    return "nrt"
+
+
+def _identity_from_content(path: Path, ds: netCDF4.Dataset) -> AlongTrackIdentity:
+    attrs = {a: ds.getncattr(a) for a in ds.ncattrs()}
+    platform = attrs.get("mission") or attrs.get("platform")
+    mission = mission_from_platform(str(platform)) if platform is not None else None
+    first = _attr_day(attrs.get("time_coverage_start"))
+    last = _attr_day(attrs.get("time_coverage_end"))
+    if first is None or last is None:
+        time = _decode_time(path, _variable(ds, path, "time")) if "time" in ds.variables \
+            else np.empty(0, dtype="datetime64[ns]")
+        first = _day_of(time.min()) if time.size else None
+        last = _day_of(time.max()) if time.size else None
+    return AlongTrackIdentity(
+        product=_product_from_attributes(attrs), mission=mission, first_day=first,
+        last_day=last, production=_attr_day(attrs.get("date_created")), source="content",
+        platform=None if platform is None else str(platform),
+    )
+
+
+def identify_alongtrack(path: str | os.PathLike[str]) -> AlongTrackIdentity:
+    """What an along-track file is: from its name, else from its content.
+
+    A CMEMS L3 name (daily, or an extraction over a period; :mod:`varnet.io.names`) gives
+    everything without opening the file. Otherwise the file is opened and identified by its
+    ``mission`` or ``platform`` attribute (a mission code or a platform name such as
+    ``"Jason-3"``), its ``time_coverage_start``/``time_coverage_end`` attributes (else the
+    range of its times), ``date_created`` and ``product_type``/``title``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    AlongTrackIdentity
+
+    Raises
+    ------
+    InputFileError
+        If the name is not a CMEMS name and the file cannot be opened, lacks ``time``,
+        ``longitude``, ``latitude`` or ``sla_filtered``, or its times cannot be decoded.
+    """
+    path = Path(path)
+    identity = _identity_from_name(path.name)
+    if identity is not None:
+        return identity
+    with _open(path) as ds:
+        missing = [n for n in ("time", "longitude", "latitude", "sla_filtered")
+                   if n not in ds.variables]
+        if missing:
+            present = ", ".join(sorted(ds.variables)) or "none"
+            raise InputFileError(
+                path, f"not an L3 along-track file: no variable {', '.join(map(repr, missing))}"
+                f" (the file has: {present})")
+        return _identity_from_content(path, ds)
+
+
+def _check_data_days(path: Path, time: np.ndarray, identity: AlongTrackIdentity) -> None:
+    """Every time must fall within the data days the name (or the coverage attributes) give."""
+    first, last = identity.first_day, identity.last_day
+    start = np.datetime64(first.isoformat(), "ns")
+    end = np.datetime64(last.isoformat(), "ns") + _ONE_DAY
+    outside = (time < start) | (time >= end)
+    if not outside.any():
+        return
+    i = int(np.argmax(outside))
+    days = first.isoformat() if first == last else f"{first.isoformat()} to {last.isoformat()}"
+    where = ("named in the file name" if identity.source == "name" else
+             "of its time_coverage_start/time_coverage_end attributes")
+    raise InputFileError(
+        path, f"variable 'time' has {_count(outside, 'time')} outside the data day"
+        f"{'' if first == last else 's'} {days} {where} (first {_when(time[i])}, index {i})"
+    )
+
+
 def read_alongtrack(
     path: str | os.PathLike[str],
     variable: str = "sla_filtered",
@@ -374,8 +533,9 @@ def read_alongtrack(
     Parameters
     ----------
     path : str or os.PathLike
-        The file; if its name parses as ``{nrt|dt}_global_{mission}_phy_l3_{day}_{prod}.nc``
-        the mission comes from it and every time must fall within the data day.
+        The file. Its identity comes from :func:`identify_alongtrack`: the CMEMS name in any
+        of its forms (daily, or an extraction over a period), else the file's ``platform``
+        and time coverage attributes; every time must fall within the data day(s) so found.
     variable : str, optional
         SLA variable to read, ``"sla_filtered"`` (default) or ``"sla_unfiltered"``. There is no
         fallback: a missing variable is an error.
@@ -386,8 +546,9 @@ def read_alongtrack(
     -------
     AlongTrack
         Times in datetime64[ns] (decoded to the microsecond), longitudes in [-180, 180),
-        SLA and MDT in m. The mission comes from the file name, else the ``mission`` or
-        ``platform`` global attribute, else ``"unknown"``.
+        SLA and MDT in m. The mission code comes from the file name, else from the
+        ``mission`` or ``platform`` global attribute (a code or a platform name such as
+        ``"Jason-3"``), else ``"unknown"``.
 
     Raises
     ------
@@ -395,14 +556,14 @@ def read_alongtrack(
         If the file is missing, corrupt or not NetCDF; a variable is missing, not 1-D along
         ``time``, or has units other than metres; a value is infinite, |SLA| or |MDT| exceeds
         ``max_abs_sla_m``, a latitude lies outside [-90, 90]; times are missing, repeated,
-        decreasing, or outside the data day named in the file name.
+        decreasing, or outside the data day(s) of the name or of the time coverage
+        attributes.
     """
     path = Path(path)
-    try:
-        name = parse_alongtrack_filename(path.name)
-    except ValueError:
-        name = None
+    identity = _identity_from_name(path.name)
     with _open(path) as ds:
+        if identity is None:
+            identity = _identity_from_content(path, ds)
         tvar = _variable(ds, path, "time")
         names = ["longitude", "latitude", variable]
         if "mdt" in ds.variables and variable != "mdt":
@@ -422,7 +583,6 @@ def read_alongtrack(
                 )
         time = _decode_time(path, tvar)
         values = {n: _decode(path, v) for n, v in variables.items()}
-        attrs = {a: ds.getncattr(a) for a in ds.ncattrs()}
 
     for n, v in values.items():
         bad = np.isinf(v)
@@ -463,28 +623,16 @@ def read_alongtrack(
             path, f"variable 'time' is not in increasing order: the time at index {i + 1} "
             f"({_when(time[i + 1])}) is earlier than at index {i} ({_when(time[i])})"
         )
-    if name is not None and time.size:
-        start = np.datetime64(name.day.isoformat(), "ns")
-        outside = (time < start) | (time >= start + _ONE_DAY)
-        if outside.any():
-            i = int(np.argmax(outside))
-            raise InputFileError(
-                path, f"variable 'time' has {_count(outside, 'time')} outside the data day "
-                f"{name.day.isoformat()} named in the file name (first {_when(time[i])}, "
-                f"index {i})"
-            )
+    if identity.first_day is not None and time.size:
+        _check_data_days(path, time, identity)
 
     sla = values[variable]
     keep = np.isfinite(sla) & np.isfinite(values["longitude"]) & np.isfinite(lat)
     lon = values["longitude"][keep]
     lon = np.mod(lon + 180.0, 360.0) - 180.0
     lon[lon >= 180.0] -= 360.0
-    if name is not None:
-        mission = name.mission
-    else:
-        mission = str(attrs.get("mission") or attrs.get("platform") or "unknown")
     return AlongTrack(
-        mission=np.full(int(keep.sum()), mission),
+        mission=np.full(int(keep.sum()), identity.mission or "unknown"),
         time=time[keep],
         longitude=lon,
         latitude=lat[keep],
@@ -549,11 +697,42 @@ def _decode_coordinate(path: Path, var: netCDF4.Variable) -> np.ndarray:
     return values
 
 
+def _sses_bias(
+    path: Path, var: netCDF4.Variable, dims: tuple[str, str], time_dim: str | None,
+) -> np.ndarray:
+    """The SSES bias to subtract from the SST, kelvin; 0 where it is missing."""
+    units = _units(path, var)
+    if units.lower() not in _KELVIN and units.lower().replace(" ", "_") not in _CELSIUS:
+        raise InputFileError(
+            path, f"variable {var.name!r} has units {units!r}; expected kelvin or Celsius "
+            "(a temperature difference)"
+        )
+    bias = _grid_values(path, var, dims, time_dim)
+    return np.where(np.isnan(bias), 0.0, bias)
+
+
+def _open_sea(
+    path: Path, var: netCDF4.Variable, dims: tuple[str, str], time_dim: str | None,
+) -> np.ndarray:
+    """Where the GHRSST ``mask`` ``var`` says open sea or nothing (fill), as (lat, lon)."""
+    raw = _grid_values(path, var, dims, time_dim, raw=True)
+    try:
+        return ghrsst_mask.open_sea(
+            raw, name=var.name,
+            fill_values=[v for a in ("_FillValue", "missing_value")
+                         if (v := _attr(var, a)) is not None],
+            flag_masks=_attr(var, "flag_masks"), flag_values=_attr(var, "flag_values"),
+            flag_meanings=_attr(var, "flag_meanings"),
+        )
+    except ghrsst_mask.MaskError as exc:
+        raise InputFileError(path, str(exc)) from None
+
+
 def read_sst(
     path: str | os.PathLike[str],
     min_k: float = 265.0,
     max_k: float = 315.0,
-    min_quality_level: int = 3,
+    min_quality_level: int = 4,
 ) -> SstField:
     """Read one day of gridded SST from a GHRSST L4 or L3 file (varnet's or a real one).
 
@@ -563,22 +742,31 @@ def read_sst(
         The file. If its name parses as a GHRSST GDS 2.0 name, the day comes from it (and the
         file's time must lie within 24 h of 12:00 that day); otherwise from ``time``.
     min_k, max_k : float, optional
-        Plausible SST range in kelvin; valid values outside it are an error.
+        Plausible SST range in kelvin; valid values (bias removed) outside it are an error.
     min_quality_level : int, optional
-        Where a ``quality_level`` variable exists, pixels below this level become NaN.
+        Where a ``quality_level`` variable exists (L2P/L3: 0 no data, 1 bad, 2 worst, 3 low,
+        4 acceptable, 5 best), pixels below this level become NaN. Default 4, as
+        ``production.sst_min_quality_level``.
 
     Returns
     -------
     SstField
         Latitudes ascending, longitudes ascending in [-180, 180), SST in kelvin (float64) with
-        NaN where there is no valid value. The ``mask`` variable, where present, keeps only
-        pixels with its water bit (1) set.
+        NaN where there is no valid value. Where an ``sses_bias`` variable exists (GDS 2.0
+        L2P/L3 sensor-specific bias, kelvin), it is subtracted from
+        ``sea_surface_temperature`` as the GDS 2.0 user guide recommends; a pixel whose bias is
+        missing keeps its SST. The ``mask`` variable, where present, keeps only open-sea
+        pixels (not land, lake, river nor ice) read by the meanings of its flags, and pixels
+        where it is a fill value (:mod:`varnet.io.ghrsst_mask`; a mask that is fill
+        everywhere is ignored).
 
     Raises
     ------
     InputFileError
         If the file is missing, corrupt or not NetCDF; neither ``analysed_sst`` nor
-        ``sea_surface_temperature`` exists; units are neither kelvin nor Celsius; a value is
+        ``sea_surface_temperature`` exists; units (of the SST or of ``sses_bias``) are
+        neither kelvin nor Celsius; the ``mask`` flags cannot say which pixels are open sea
+        (missing or inconsistent flag attributes, no meaning that is open sea); a value is
         infinite or outside [min_k, max_k]; coordinates are missing, 2-D, non-finite, not
         monotonic or repeated, or latitudes lie outside [-90, 90]; there is not exactly one
         time; or the file's time and its name disagree on the day.
@@ -618,15 +806,11 @@ def read_sst(
         if tvar is not None and tvar.ndim == 1:
             time_dim = tvar.dimensions[0]
         sst = _grid_values(path, var, dims, time_dim) + offset
+        if level == "L3" and "sses_bias" in ds.variables:
+            sst = sst - _sses_bias(path, ds.variables["sses_bias"], dims, time_dim)
         valid = ~np.isnan(sst)  # infinities stay, to be reported below
         if "mask" in ds.variables:
-            mvar = ds.variables["mask"]
-            mask = _grid_values(path, mvar, dims, time_dim, raw=True)
-            fill = _attr(mvar, "_FillValue")
-            water = (mask & 1) != 0
-            if fill is not None:
-                water &= mask != np.asarray(fill).astype(mask.dtype)
-            valid &= water
+            valid &= _open_sea(path, ds.variables["mask"], dims, time_dim)
         if "quality_level" in ds.variables:
             qvar = ds.variables["quality_level"]
             quality = _grid_values(path, qvar, dims, time_dim)

@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from varnet.io.atomic import atomic_dataset as _atomic_dataset
+from varnet.io.missions import platform_name
 
 __all__ = ["write_alongtrack", "write_sst"]
 
@@ -120,7 +121,8 @@ def write_alongtrack(
         Mean dynamic topography in m at the measurement points, shape (n,); ``None`` leaves
         the variable out.
     mission : str
-        Mission short name (``"j3"``, ``"s3a"``); written as the ``platform`` attribute.
+        Mission code (``"j3"``, ``"s6a_hr"``); written as the ``mission`` attribute, its
+        platform name (:func:`varnet.io.missions.platform_name`) as ``platform``.
     product : {"nrt", "dt"}
         Near-real-time or delayed-time product.
     production_day : datetime.date
@@ -237,7 +239,7 @@ def write_alongtrack(
             "Conventions": "CF-1.8",
             "title": f"{product.upper()} {mission} along-track sea level anomaly, L3 "
             "(SEALEVEL_GLO_PHY_L3 layout)",
-            "platform": mission,
+            "platform": platform_name(mission),
             "mission": mission,
             "institution": "varnet",
             "source": source,
@@ -440,7 +442,7 @@ def write_sst(
                 "flag_values": np.arange(6, dtype=np.int8),
                 "flag_meanings": "no_data bad_data worst_quality low_quality acceptable_quality "
                 "best_quality",
-                "comment": "use only pixels with quality_level >= 3; 0 where there is no SST",
+                "comment": "use only pixels with quality_level >= 4; 0 where there is no SST",
             })[:] = ql[None]
 
         stop = start + dt.timedelta(days=1)

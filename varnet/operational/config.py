@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from varnet.config import ConfigError, load_toml, require
+from varnet.io.missions import is_mission_code
 
 if TYPE_CHECKING:
     from varnet.inputs import ModelGrid
@@ -50,7 +51,6 @@ PROVIDERS = ("cpu", "cuda", "auto")
 SST_LEVELS = ("L4", "L3S", "L3C", "L3U")
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_MISSION_RE = re.compile(r"^[a-z0-9]+$")
 #: Names of the file-system paths of ``[paths]``, in the order they are checked.
 _PATH_KEYS = ("inbox", "archive", "quarantine", "products", "state")
 
@@ -288,11 +288,16 @@ class ProductionConfig:
         GHRSST levels accepted, most preferred first (from L4, L3S, L3C, L3U); ingest
         quarantines files of other levels.
     missions : tuple of str
-        Altimetry missions accepted (short names such as ``"j3"``, ``"s3a"``); empty accepts
-        every mission. Ingest quarantines files of other missions.
+        Altimetry missions accepted, as the codes of CMEMS file names (``"j3n"``, ``"s3a"``,
+        ``"s6a_hr"``; :data:`varnet.io.missions.MISSIONS`); empty accepts every mission.
+        Ingest quarantines files of other missions.
     first_day : datetime.date or None
         Earliest data day of interest; ingest quarantines older files as out of window.
         None (the default) accepts any past day (reprocessing needs old data).
+    sst_min_quality_level : int
+        GHRSST L2P/L3 pixels whose ``quality_level`` is below this (0 no data .. 5 best) are
+        not used, in ingest and in products; 0..5, default 4 (acceptable and best quality).
+        Ingest quarantines an SST file with no pixel left.
     """
 
     lag_days: int = 1
@@ -301,6 +306,7 @@ class ProductionConfig:
     sst_levels: tuple[str, ...] = SST_LEVELS
     missions: tuple[str, ...] = ()
     first_day: dt.date | None = None
+    sst_min_quality_level: int = 4
 
     def validate(self) -> None:
         require(self.lag_days >= 0, "lag_days", f"must be >= 0, got {self.lag_days}")
@@ -315,11 +321,13 @@ class ProductionConfig:
         require(len(set(self.sst_levels)) == len(self.sst_levels), "sst_levels",
                 f"lists a level twice: {list(self.sst_levels)}")
         for i, mission in enumerate(self.missions):
-            require(bool(_MISSION_RE.match(mission)), f"missions[{i}]",
-                    f"mission short names are lowercase letters and digits (e.g. 'j3', "
-                    f"'s3a'), got {mission!r}")
+            require(is_mission_code(mission), f"missions[{i}]",
+                    f"mission codes are lowercase letters and digits, parts joined by '_' "
+                    f"(e.g. 'j3n', 's3a', 's6a_hr'), got {mission!r}")
         require(len(set(self.missions)) == len(self.missions), "missions",
                 f"lists a mission twice: {list(self.missions)}")
+        require(0 <= self.sst_min_quality_level <= 5, "sst_min_quality_level",
+                f"must be a GHRSST quality level 0..5, got {self.sst_min_quality_level}")
 
 
 @dataclass(frozen=True)

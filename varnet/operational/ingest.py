@@ -3,8 +3,13 @@
 For every file under the inbox (searched recursively, links never followed),
 :func:`ingest`
 
-1. recognises it by name: a CMEMS L3 along-track file or a GHRSST file
-   (:mod:`varnet.io.names`); anything else is quarantined as an unrecognised file name;
+1. recognises it by name: a CMEMS L3 along-track file in any of its forms or a GHRSST file
+   (:mod:`varnet.io.names`); an along-track file under another name by its content (its
+   ``platform`` and time coverage attributes, :func:`~varnet.io.readers.identify_alongtrack`),
+   archived under its CMEMS name; an extraction over several data days (a data challenge's
+   ``dt_{area}_{mission}_phy_l3_{first}-{last}_...nc``, or such content) is split into one
+   CMEMS daily file per day, each filed as below; anything else is quarantined as an
+   unrecognised file;
 2. checks the name against the configuration: data day not in the future nor before
    ``production.first_day``, production day not before the data day, mission in
    ``production.missions`` (if set), GHRSST level in ``production.sst_levels``;
@@ -44,6 +49,7 @@ No torch here: operations hosts import this module.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -52,6 +58,7 @@ import re
 import secrets
 import socket
 import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -61,8 +68,16 @@ import numpy as np
 
 from varnet.io import readers
 from varnet.io.atomic import atomic_path, fsync_directory
-from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
-from varnet.io.readers import InputFileError, read_alongtrack, read_sst
+from varnet.io.missions import MISSIONS
+from varnet.io.names import alongtrack_filename, parse_ghrsst_filename
+from varnet.io.readers import (
+    AlongTrackIdentity,
+    InputFileError,
+    identify_alongtrack,
+    read_alongtrack,
+    read_sst,
+)
+from varnet.io.writers import write_alongtrack
 from varnet.operational.config import SST_LEVELS, OpsConfig, RegionConfig
 from varnet.operational.ledger import InputRecord, InstanceLock, Ledger, utc_now, utc_timestamp
 
@@ -112,6 +127,9 @@ class IngestSettings:
         Earliest accepted data day (None: no limit).
     region : RegionConfig or None
         The product region; SST grids must overlap it (None: not checked).
+    sst_min_quality_level : int
+        L3 pixels whose ``quality_level`` is below this are missing (0..5); a file with no
+        pixel left is quarantined.
     min_age_s : float
         Files modified less than this many seconds ago are left for the next run (they may
         still be arriving), seconds.
@@ -124,6 +142,7 @@ class IngestSettings:
     sst_levels: tuple[str, ...] = SST_LEVELS
     first_day: dt.date | None = None
     region: RegionConfig | None = None
+    sst_min_quality_level: int = 4
     min_age_s: float = 0.0
 
     def __post_init__(self) -> None:
@@ -139,7 +158,8 @@ class IngestSettings:
             inbox=Path(config.paths.inbox), archive=Path(config.paths.archive),
             quarantine=Path(config.paths.quarantine), missions=config.production.missions,
             sst_levels=config.production.sst_levels, first_day=config.production.first_day,
-            region=config.region, min_age_s=min_age_s,
+            region=config.region,
+            sst_min_quality_level=config.production.sst_min_quality_level, min_age_s=min_age_s,
         )
 
 
@@ -184,7 +204,8 @@ class FileOutcome:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """Everything one :func:`ingest` call did, one outcome per inbox entry (sorted by path).
+    """Everything one :func:`ingest` call did: one outcome per inbox entry (sorted by path), one
+    per data day for an extraction split into daily files.
 
     Attributes
     ----------
@@ -232,10 +253,11 @@ class IngestReport:
         return tuple(sorted({o.data_day for o in self.archived if o.data_day is not None}))
 
     def summary(self) -> str:
-        """One line, e.g. ``"5 files: 3 archived, 1 quarantined, 1 duplicate"``."""
+        """One line, e.g. ``"5 files: 3 archived, 1 quarantined, 1 duplicate"`` (files counted
+        once, outcomes per day of an extraction)."""
         counts = [(a, sum(o.action == a for o in self.outcomes)) for a in ACTIONS]
         parts = [f"{n} {a}" for a, n in counts if n]
-        total = len(self.outcomes)
+        total = len({o.source for o in self.outcomes})
         return f"{total} file{'s' if total != 1 else ''}" + (": " + ", ".join(parts)
                                                             if parts else "")
 
@@ -274,7 +296,7 @@ def ingest(
     Returns
     -------
     IngestReport
-        One outcome per inbox entry.
+        One outcome per inbox entry (per day for an extraction).
 
     Raises
     ------
@@ -302,7 +324,7 @@ def ingest(
             from tqdm import tqdm
 
             entries = tqdm(entries, desc="ingest", unit="file")
-        outcomes = tuple(_ingest_entry(path, ctx) for path in entries)
+        outcomes = tuple(o for path in entries for o in _ingest_entry(path, ctx))
     finally:
         lock.release()
         if own_ledger:
@@ -336,15 +358,17 @@ def _inbox_entries(inbox: Path) -> Iterator[Path]:
             yield base / name
 
 
-def _ingest_entry(path: Path, ctx: _Context) -> FileOutcome:
-    """Handle one inbox entry; anything unexpected leaves it in the inbox as an error."""
+def _ingest_entry(path: Path, ctx: _Context) -> tuple[FileOutcome, ...]:
+    """Handle one inbox entry (an extraction gives one outcome per day); anything unexpected
+    leaves it in the inbox as an error."""
     try:
-        return _ingest_file(path, ctx)
+        result = _ingest_file(path, ctx)
+        return result if isinstance(result, tuple) else (result,)
     except Exception as exc:  # one file must never stop the others
         reason = f"{type(exc).__name__}: {exc}"
         log.error("could not ingest %s (left in the inbox for the next run): %s",
                   _show(path.name), reason)
-        return FileOutcome(source=path, action="error", reason=reason)
+        return (FileOutcome(source=path, action="error", reason=reason),)
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +377,13 @@ def _ingest_entry(path: Path, ctx: _Context) -> FileOutcome:
 
 @dataclass(frozen=True)
 class _Identity:
-    """What a recognised file name says."""
+    """What a file is: from its name, or from its content where the name says nothing.
+
+    ``archive_name`` is the name it is archived under when that is not its own (a file
+    identified by its content, a day split from an extraction); ``original_name`` the name it
+    arrived under when that is not the archived file's (an extraction); ``how`` says how it
+    was identified, for the notes.
+    """
 
     kind: str
     data_day: dt.date
@@ -361,13 +391,17 @@ class _Identity:
     level: str | None = None
     product: str | None = None
     production_day: dt.date | None = None
+    archive_name: str | None = None
+    original_name: str | None = None
+    how: str | None = None
 
     def describe(self) -> str:
         what = f"mission {self.mission}" if self.kind == "alongtrack" else f"level {self.level}"
-        return f"{self.kind} {what}, data day {self.data_day}"
+        how = f" ({self.how})" if self.how else ""
+        return f"{self.kind} {what}, data day {self.data_day}{how}"
 
 
-def _ingest_file(path: Path, ctx: _Context) -> FileOutcome:
+def _ingest_file(path: Path, ctx: _Context) -> FileOutcome | tuple[FileOutcome, ...]:
     name = path.name
     unsafe = _unsafe_name(name)
     if unsafe is not None:
@@ -403,11 +437,18 @@ def _ingest_file(path: Path, ctx: _Context) -> FileOutcome:
         log.warning("%s: archived file %s is missing; archiving this copy again", _show(name),
                     rec.path)
 
-    ident = _recognise(name)
-    if ident is None:
-        return _quarantine(path, ctx, sha, size, None, None, (
-            f"unrecognised file name; expected a CMEMS L3 along-track name "
-            f"{_ALONGTRACK_PATTERN} or a GHRSST name {_GHRSST_PATTERN}"))
+    found = _recognise(path, ctx.today)
+    if isinstance(found, str):
+        return _quarantine(path, ctx, sha, size, None, None, found)
+    if isinstance(found, AlongTrackIdentity):
+        return _ingest_extraction(path, ctx, sha, size, found)
+    return _check_and_file(path, ctx, sha, size, found)
+
+
+def _check_and_file(path: Path, ctx: _Context, sha: str, size: int,
+                    ident: _Identity) -> FileOutcome:
+    """Check a recognised file against the configuration and its content, then archive or
+    quarantine it."""
     problem = _name_problem(ident, ctx)
     created = None
     if problem is None:
@@ -422,16 +463,93 @@ def _skip(path: Path, reason: str) -> FileOutcome:
     return FileOutcome(source=path, action="skipped", reason=reason)
 
 
-def _recognise(name: str) -> _Identity | None:
-    """The identity a file name gives, or None if it is neither along-track nor GHRSST."""
-    with contextlib.suppress(ValueError):
-        at = parse_alongtrack_filename(name)
-        return _Identity(kind="alongtrack", data_day=at.day, mission=at.mission,
-                         product=at.product, production_day=at.production)
+def _recognise(path: Path, today: dt.date) -> _Identity | AlongTrackIdentity | str:
+    """What a file is, from its name, else from its content.
+
+    Returns the identity of a daily file; the along-track identity of a file covering
+    several data days (an extraction, split by :func:`_ingest_extraction`); or, for a file
+    that is neither, the reason it is not recognised.
+    """
+    name = path.name
     with contextlib.suppress(ValueError):
         sst = parse_ghrsst_filename(name)
         return _Identity(kind="sst", data_day=sst.day, level=sst.level)
-    return None
+    unrecognised = (f"unrecognised file name; expected a CMEMS L3 along-track name "
+                    f"{_ALONGTRACK_PATTERN} or a GHRSST name {_GHRSST_PATTERN}")
+    try:
+        at = identify_alongtrack(path)
+    except InputFileError as exc:
+        return f"{unrecognised}, and the content is not an L3 along-track file: {exc.problem}"
+    how = None
+    if at.source == "content":
+        how = (f"identified by its content: platform {at.platform!r}, data days "
+               f"{at.first_day} to {at.last_day}")
+        if at.mission is None:
+            return (f"{unrecognised}; its content is an L3 along-track file but its "
+                    f"platform attribute {at.platform!r} names no known altimeter (codes: "
+                    f"{', '.join(sorted(MISSIONS))}) - rename it to the CMEMS name")
+        if at.first_day is None:
+            return f"{unrecognised}; its content is an L3 along-track file without any point"
+    if not at.daily:
+        return at
+    production = at.production or today
+    archive_name = None
+    if at.source == "content":
+        archive_name = alongtrack_filename(at.product, at.mission, at.first_day, production,
+                                           area=at.area)
+        how += f"; archived as {archive_name}"
+    return _Identity(kind="alongtrack", data_day=at.first_day, mission=at.mission,
+                     product=at.product, production_day=at.production or (
+                         production if archive_name else None),
+                     archive_name=archive_name, how=how)
+
+
+def _ingest_extraction(path: Path, ctx: _Context, sha: str, size: int,
+                       at: AlongTrackIdentity) -> tuple[FileOutcome, ...]:
+    """Split an along-track file covering several data days into one CMEMS L3 daily file
+    per day with points (:func:`varnet.io.writers.write_alongtrack`: the same packing as
+    CMEMS), each checked and archived like a delivered daily file; the extraction leaves the
+    inbox once every day is filed."""
+    name = path.name
+    try:
+        track = read_alongtrack(path)
+    except InputFileError as exc:
+        return (_quarantine(path, ctx, sha, size, None, None, exc.problem),)
+    production = at.production or _day_of(_date_created(path)) or ctx.today
+    days = track.time.astype("datetime64[D]")
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="varnet-split-") as tmp:
+        for day64 in np.unique(days):
+            day = dt.date.fromisoformat(str(day64))
+            sel = days == day64
+            daily = Path(tmp) / alongtrack_filename(at.product, at.mission, day, production,
+                                                    area=at.area)
+            write_alongtrack(daily, time=track.time[sel], longitude=track.longitude[sel],
+                             latitude=track.latitude[sel], sla_unfiltered=None,
+                             sla_filtered=track.sla[sel],
+                             mdt=None if track.mdt is None else track.mdt[sel],
+                             mission=at.mission, product=at.product, production_day=production,
+                             source=f"split by varnet-ops ingest from {name} (sha256 {sha})")
+            ident = _Identity(kind="alongtrack", data_day=day, mission=at.mission,
+                              product=at.product, production_day=production,
+                              original_name=name, how=f"day {day} of the extraction {name}")
+            daily_sha, daily_size = _sha256(daily)
+            known = [r for r in ctx.ledger.find_inputs(sha256=daily_sha, status="ok")
+                     if Path(r.path).is_file()]
+            if known:
+                outcomes.append(FileOutcome(source=path, action="duplicate", kind="alongtrack",
+                                            destination=Path(known[0].path),
+                                            reason=f"identical to {known[0].path}",
+                                            data_day=day, mission=at.mission, sha256=daily_sha))
+                continue
+            outcome = _check_and_file(daily, ctx, daily_sha, daily_size, ident)
+            outcomes.append(dataclasses.replace(outcome, source=path))
+    path.unlink()
+    counts = {a: sum(o.action == a for o in outcomes) for a in ACTIONS}
+    log.info("split %s (%s, %s to %s) into %d daily files: %s", _show(name), at.mission,
+             at.first_day, at.last_day, len(outcomes),
+             ", ".join(f"{n} {a}" for a, n in counts.items() if n))
+    return tuple(outcomes)
 
 
 def _name_problem(ident: _Identity, ctx: _Context) -> str | None:
@@ -466,7 +584,8 @@ def _content_problem(
         if ident.kind == "alongtrack":
             problem = _alongtrack_problem(path)
         else:
-            problem = _sst_problem(path, ident, settings.region)
+            problem = _sst_problem(path, ident, settings.region,
+                                   settings.sst_min_quality_level)
         created = None if problem else _date_created(path)
     except InputFileError as exc:
         return exc.problem, None
@@ -489,8 +608,9 @@ def _alongtrack_problem(path: Path) -> str | None:
             "missing coordinates)")
 
 
-def _sst_problem(path: Path, ident: _Identity, region: RegionConfig | None) -> str | None:
-    field = read_sst(path)
+def _sst_problem(path: Path, ident: _Identity, region: RegionConfig | None,
+                 min_quality_level: int) -> str | None:
+    field = read_sst(path, min_quality_level=min_quality_level)
     expected = "L4" if ident.level == "L4" else "L3"
     if field.level != expected:
         variable = "analysed_sst" if field.level == "L4" else "sea_surface_temperature"
@@ -502,7 +622,8 @@ def _sst_problem(path: Path, ident: _Identity, region: RegionConfig | None) -> s
         return problem
     if not np.isfinite(field.sst_k).any():
         return (f"no data: all {field.sst_k.size} SST pixels are missing (fill value, NaN, "
-                "land/cloud mask or quality_level below 3)")
+                "mask not open sea, or quality_level below "
+                f"production.sst_min_quality_level = {min_quality_level})")
     if region is not None:
         return _overlap_problem(field, region)
     return None
@@ -564,14 +685,15 @@ def _order(kind: str, production_day: dt.date | None, is_dt: bool,
 
 
 def _record_order(rec: InputRecord) -> tuple:
-    return _order(rec.kind, rec.production_day, rec.original_name.startswith("dt_"),
+    return _order(rec.kind, rec.production_day, Path(rec.path).name.startswith("dt_"),
                   rec.file_created)
 
 
 def _archive(
     path: Path, ctx: _Context, sha: str, size: int, ident: _Identity, created: str | None,
 ) -> FileOutcome:
-    name = path.name
+    name = ident.archive_name or path.name
+    original = ident.original_name or path.name
     ledger = ctx.ledger
     if ident.kind == "alongtrack":
         same = ledger.find_inputs(kind="alongtrack", mission=ident.mission,
@@ -590,7 +712,7 @@ def _archive(
     dest_dir = ctx.settings.archive / ident.kind / f"{ident.data_day:%Y}" / f"{ident.data_day:%m}"
     dest = _inside(dest_dir / name, ctx.settings.archive)
     production = ident.production_day or _day_of(created)
-    fields = dict(original_name=name, kind=ident.kind, sha256=sha, size=size,
+    fields = dict(original_name=original, kind=ident.kind, sha256=sha, size=size,
                   mission=ident.mission, level=ident.level, data_day=ident.data_day,
                   production_day=production, file_created=created)
 
