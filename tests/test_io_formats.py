@@ -516,9 +516,17 @@ def test_alongtrack_missing_default_variable(tmp_path: Path) -> None:
     _expect_error(read_alongtrack, path, "'sla_filtered' not found", "sla_unfiltered")
 
 
-def test_alongtrack_units_not_metres(tmp_path: Path) -> None:
-    path = _craft_alongtrack(_at_path(tmp_path), sla_units="cm")
-    _expect_error(read_alongtrack, path, "'sla_filtered'", "'cm'", "metres")
+@pytest.mark.parametrize("units, factor", [("cm", 0.01), ("centimeters", 0.01), ("mm", 0.001)])
+def test_alongtrack_in_centimetres_or_millimetres_is_converted(tmp_path: Path, units: str,
+                                                               factor: float) -> None:
+    path = _craft_alongtrack(_at_path(tmp_path), sla_units=units, sla=[12.0, -3.5, 0.0, 40.0])
+    np.testing.assert_allclose(read_alongtrack(path).sla,
+                               np.array([12.0, -3.5, 0.0, 40.0]) * factor, rtol=1e-15)
+
+
+def test_alongtrack_units_not_a_length(tmp_path: Path) -> None:
+    path = _craft_alongtrack(_at_path(tmp_path), sla_units="K")
+    _expect_error(read_alongtrack, path, "'sla_filtered'", "'K'", "metres")
 
 
 def test_alongtrack_units_missing(tmp_path: Path) -> None:

@@ -46,7 +46,12 @@ __all__ = [
     "read_truth",
 ]
 
-_METRES = {"m", "meter", "meters", "metre", "metres"}
+#: Length units of sea level variables and their factor to metres.
+_LENGTH_TO_M = {
+    **dict.fromkeys(("m", "meter", "meters", "metre", "metres"), 1.0),
+    **dict.fromkeys(("cm", "centimeter", "centimeters", "centimetre", "centimetres"), 0.01),
+    **dict.fromkeys(("mm", "millimeter", "millimeters", "millimetre", "millimetres"), 0.001),
+}
 _KELVIN = {"k", "kelvin", "degk", "deg_k", "degree_kelvin", "degrees_kelvin"}
 _CELSIUS = {
     "celsius", "degc", "deg_c", "degree_c", "degrees_c", "degree_celsius", "degrees_celsius",
@@ -554,10 +559,10 @@ def read_alongtrack(
     ------
     InputFileError
         If the file is missing, corrupt or not NetCDF; a variable is missing, not 1-D along
-        ``time``, or has units other than metres; a value is infinite, |SLA| or |MDT| exceeds
-        ``max_abs_sla_m``, a latitude lies outside [-90, 90]; times are missing, repeated,
-        decreasing, or outside the data day(s) of the name or of the time coverage
-        attributes.
+        ``time``, or has units other than a length (m, cm or mm, converted to metres); a
+        value is infinite, |SLA| or |MDT| exceeds ``max_abs_sla_m``, a latitude lies outside
+        [-90, 90]; times are missing, repeated, decreasing, or outside the data day(s) of
+        the name or of the time coverage attributes.
     """
     path = Path(path)
     identity = _identity_from_name(path.name)
@@ -575,14 +580,17 @@ def read_alongtrack(
                     path, f"variable {var.name!r} has dimensions {var.dimensions}; expected "
                     f"the single dimension of 'time' {tvar.dimensions}"
                 )
+        to_metres = {}
         for n in names[2:]:
             units = _units(path, variables[n])
-            if units.lower() not in _METRES:
+            if units.lower() not in _LENGTH_TO_M:
                 raise InputFileError(
-                    path, f"variable {n!r} has units {units!r}; expected metres ('m')"
+                    path, f"variable {n!r} has units {units!r}; expected a length: metres "
+                    "('m'), centimetres ('cm') or millimetres ('mm')"
                 )
+            to_metres[n] = _LENGTH_TO_M[units.lower()]
         time = _decode_time(path, tvar)
-        values = {n: _decode(path, v) for n, v in variables.items()}
+        values = {n: _decode(path, v) * to_metres.get(n, 1.0) for n, v in variables.items()}
 
     for n, v in values.items():
         bad = np.isinf(v)
