@@ -14,7 +14,7 @@ DEMO_CONFIGS := demo demo-4dvarnet-ssh demo-direct-ssh-sst demo-direct-ssh
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,train,export,ops,dist]"
+	$(BIN)/pip install --quiet -e ".[dev,train,export,ops,dist,drift]"
 	touch $@
 
 venv: $(BIN)/.installed

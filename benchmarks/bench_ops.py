@@ -449,7 +449,7 @@ def child_stream(n: int) -> dict[str, float]:
     started = time.perf_counter()
     fields = reconstruct_day(model, inputs, timings)
     wall = time.perf_counter() - started
-    finite = float(np.mean(np.isfinite(fields["ssh"])))
+    finite = float(np.mean(np.isfinite(fields["sla"])))
     return {"n": n, "patches": patch_count(meta, (n, n)), "wall": wall, **timings,
             "rss_before": before, "peak_setup": peak_setup, "peak": peak_rss_mib(),
             "peak_reset": float(reset), "ru_maxrss": resource.getrusage(

@@ -45,7 +45,7 @@ def check_products_whole(ops, reissue_days: int = 3) -> None:
         assert ledger.claims() == []
     for path in ops.product_files():
         with xr.open_dataset(path) as ds:
-            assert np.isfinite(ds["ssh"].values).all()
+            assert np.isfinite(ds["sla"].values).all()
     assert ops.temporaries() == []
 
 

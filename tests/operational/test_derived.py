@@ -27,7 +27,7 @@ from varnet.kernels.finite_differences import (
     GRAVITY_M_S2,
     coriolis_parameter,
 )
-from varnet.operational.derived import DERIVED_VARIABLES, derive_fields
+from varnet.operational.derived import ABSOLUTE_VARIABLES, DERIVED_VARIABLES, derive_fields
 
 R = EARTH_RADIUS_M
 LAT_C, LON_C = 35.0, -15.0  # eddy centre, degrees
@@ -113,13 +113,13 @@ def test_geostrophic_current_of_a_gaussian_eddy():
     assert set(out) == set(DERIVED_VARIABLES)
     scale = np.hypot(ug, vg).max()  # 0.197 m s-1
     tol = 1.0 * (step / S_DEG) ** 2 * scale  # C = 1; measured 0.38 (u), 0.25 (v)
-    assert max_err(out["ugos"], ug) < tol
-    assert max_err(out["vgos"], vg) < tol
-    assert np.isfinite(out["ugos"]).all() and np.isfinite(out["vgos"]).all()
+    assert max_err(out["ugosa"], ug) < tol
+    assert max_err(out["vgosa"], vg) < tol
+    assert np.isfinite(out["ugosa"]).all() and np.isfinite(out["vgosa"]).all()
     # a high in the northern hemisphere turns clockwise: westward south of its centre
     j = np.argmin(np.abs(lat - (LAT_C - S_DEG)))
     i = np.argmin(np.abs(lon - LON_C))
-    assert out["ugos"][j, i] < -0.15
+    assert out["ugosa"][j, i] < -0.15
     # a zero current has zero kinematics
     for key in ("vorticity", "divergence", "strain", "vorticity_f"):
         assert np.all(out[key] == 0.0)
@@ -161,7 +161,7 @@ def test_second_order_convergence():
         keep = (np.abs(lat - LAT_C) < 4.5)[:, None] & (np.abs(lon - LON_C) < 4.5)[None, :]
         errors.append((
             np.max(np.abs(out["divergence"] - div)[keep]),
-            np.max(np.abs(out["ugos"] - ug)[keep]),
+            np.max(np.abs(out["ugosa"] - ug)[keep]),
         ))
     for coarse, fine in zip(*errors, strict=True):
         assert 3.0 < coarse / fine < 5.0  # second order: 4
@@ -175,7 +175,7 @@ def test_southern_hemisphere_signs():
     eta = -0.2 * np.exp(-((lam - lam.mean()) ** 2 * np.cos(phi) ** 2 + (phi - phi.mean()) ** 2)
                         / (2 * np.deg2rad(1.0) ** 2))  # a low: cyclone
     out = derive_fields(eta, np.zeros_like(eta), np.zeros_like(eta), lat, lon)
-    zeta = derive_fields(eta, out["ugos"], out["vgos"], lat, lon)
+    zeta = derive_fields(eta, out["ugosa"], out["vgosa"], lat, lon)
     c = (20, 20)
     assert zeta["vorticity"][c] < 0  # clockwise
     assert zeta["vorticity_f"][c] < 0
@@ -198,7 +198,7 @@ def test_land_and_equator_give_nan_only_where_they_should():
     band = (np.abs(lat) < 3.0)[:, None] & np.ones(lon.size, bool)[None, :]
     for key in ("vorticity", "divergence", "strain"):
         np.testing.assert_array_equal(np.isnan(out[key]), land)  # coastal cells stay finite
-    for key in ("ugos", "vgos", "vorticity_f", "divergence_f", "strain_f"):
+    for key in ("ugosa", "vgosa", "vorticity_f", "divergence_f", "strain_f"):
         np.testing.assert_array_equal(np.isnan(out[key]), land | band)
     # float32 input is accepted, float64 output
     out32 = derive_fields(*(a.astype(np.float32) for a in (ssh, u, v)), lat, lon)
@@ -216,3 +216,41 @@ def test_bad_arguments_are_named():
         derive_fields(good, good, good, lat, lon, equator_mask_deg=-1)
     with pytest.raises(ValueError, match="1-D"):
         derive_fields(good, good, good, lat[:, None], lon)
+    with pytest.raises(ValueError, match="mdt has shape"):
+        derive_fields(good, good, good, lat, lon, mdt=good[:, :-1])
+
+
+def test_absolute_geostrophy_is_of_the_adt_never_of_the_anomaly():
+    """With an MDT: adt = sla + mdt, ugos/vgos the geostrophy of the ADT (the eddy's current
+    plus the mean flow's), ugosa/vgosa unchanged; ugos - ugosa is the geostrophy of the MDT
+    to round-off (geostrophy is linear and the stencils are the same)."""
+    step = 0.1
+    lat, lon = grid(step)
+    eta, ug, vg = gaussian_eddy(lat, lon)  # the anomaly: an eddy
+    phi = np.deg2rad(lat)[:, None] * np.ones(lon.size)
+    # a zonal jet's MDT: h = -a tanh((phi - phi_c)/w), its geostrophic u = (g/f) a/(R w) sech^2
+    a, w = 0.5, np.deg2rad(1.5)
+    mdt = -a * np.tanh((phi - np.deg2rad(LAT_C)) / w)
+    f = coriolis_parameter(lat)[:, None]
+    u_mean = GRAVITY_M_S2 / f * a / (R * w) / np.cosh((phi - np.deg2rad(LAT_C)) / w) ** 2
+    zeros = np.zeros_like(eta)
+    anomaly_only = derive_fields(eta, zeros, zeros, lat, lon)
+    out = derive_fields(eta, zeros, zeros, lat, lon, mdt=mdt)
+    assert set(out) == set(DERIVED_VARIABLES) | set(ABSOLUTE_VARIABLES)
+    for key in DERIVED_VARIABLES:  # the anomaly's fields do not depend on the MDT
+        np.testing.assert_array_equal(out[key], anomaly_only[key], err_msg=key)
+    np.testing.assert_array_equal(out["adt"], eta + mdt)
+    mean = derive_fields(mdt, zeros, zeros, lat, lon)
+    scale = float(np.abs(out["ugos"]).max())
+    np.testing.assert_allclose(out["ugos"] - out["ugosa"], mean["ugosa"], rtol=0,
+                               atol=1e-12 * scale)
+    np.testing.assert_allclose(out["vgos"] - out["vgosa"], mean["vgosa"], rtol=0,
+                               atol=1e-12 * scale)
+    # against the analytic absolute current (jet + eddy), at the eddy test's tolerance
+    tol = 1.0 * (step / S_DEG) ** 2 * float(np.hypot(ug + u_mean, vg).max())
+    assert max_err(out["ugos"], ug + u_mean) < tol
+    assert max_err(out["vgos"], vg) < tol
+    # the jet (0.35 m s-1 at its axis) is in ugos, not in ugosa (the eddy alone)
+    assert float(u_mean.max()) == pytest.approx(0.35, abs=0.01)
+    assert float(np.mean(out["ugos"])) == pytest.approx(float(np.mean(u_mean)), rel=0.01)
+    assert abs(float(np.mean(out["ugosa"]))) < 0.01 * float(np.mean(u_mean))

@@ -225,8 +225,8 @@ BAD_CASES = {
                                                                             "sst")),
         "'analysed_sst' (L4) or 'sea_surface_temperature' (L3) not found"),
     "wrong units (along-track)": (
-        lambda d: edit(track(d, mission="s3a"), set_attr("sla_filtered", "units", "cm")),
-        "units 'cm'; expected metres"),
+        lambda d: edit(track(d, mission="s3a"), set_attr("sla_filtered", "units", "K")),
+        "units 'K'; expected a length: metres"),
     "wrong units (sst)": (
         lambda d: edit(sst(d, name=OTHER_SST), set_attr("analysed_sst", "units", "degF")),
         "units 'degF'"),

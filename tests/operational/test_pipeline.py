@@ -21,15 +21,26 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
-from varnet.config import dump_toml
+from varnet.config import ConfigError, dump_toml
 from varnet.export.metadata import ModelMismatch
+from varnet.inputs import block_mean
+from varnet.io.missions import platform_name
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
+from varnet.io.readers import read_truth
 from varnet.operational.cli import main
 from varnet.operational.config import OpsConfig, load_ops_config
 from varnet.operational.ingest import ingest
 from varnet.operational.ledger import Ledger
+from varnet.operational.mdt import mdt_from_cells
 from varnet.operational.pipeline import Producer, build_inputs, model_oi_config
-from varnet.operational.products import latest_filename, product_filename
+from varnet.operational.products import (
+    PRODUCT_VARIABLES,
+    file_sha256,
+    latest_filename,
+    product_filename,
+    product_variables,
+    read_product,
+)
 
 #: Product day of this module's products, and the production day they are issued on.
 DAY = dt.date(2012, 10, 15)
@@ -181,10 +192,11 @@ def make_ops(root: Path, model: TinyModel, *, region: dict | None = None,
     return Ops(root, toml, load_ops_config(toml))
 
 
-def share_archive(source: Ops, root: Path, model: TinyModel) -> Ops:
+def share_archive(source: Ops, root: Path, model: TinyModel, **production: object) -> Ops:
     """A new set-up reading ``source``'s archive, with a copy of its ledger (its inputs and
-    whatever else it holds) and its own products and state."""
-    ops = make_ops(root, model, archive=Path(source.config.paths.archive))
+    whatever else it holds) and its own products and state; ``production`` as in
+    :func:`make_ops`."""
+    ops = make_ops(root, model, archive=Path(source.config.paths.archive), **production)
     target = ops.config.paths.ledger_file
     target.parent.mkdir(parents=True, exist_ok=True)
     src = sqlite3.connect(source.config.paths.ledger_file)
@@ -233,22 +245,23 @@ def model(tmp_path_factory, tiny_ocean) -> TinyModel:
 
 
 def _bad_files(folder: Path, ocean_dir: Path) -> dict[str, Path]:
-    """A truncated along-track file, one in centimetres and an SST in degF, all of DAY."""
+    """A truncated along-track file, one whose SLA is in m s-1 (not a length: centimetres
+    would be converted) and an SST in degF, all of DAY."""
     folder.mkdir(parents=True, exist_ok=True)
     (tpn,) = [p for p in alongtrack_files(ocean_dir, DAY, DAY) if "_tpn_" in p.name]
     data = tpn.read_bytes()
     truncated = folder / tpn.name.replace("_tpn_", "_s3a_")
     truncated.write_bytes(data[: len(data) // 2])
-    centimetres = folder / tpn.name.replace("_tpn_", "_c2_")
-    shutil.copy(tpn, centimetres)
-    with netCDF4.Dataset(centimetres, "a") as ds:
-        ds.variables["sla_filtered"].setncattr("units", "cm")
+    speed = folder / tpn.name.replace("_tpn_", "_c2_")
+    shutil.copy(tpn, speed)
+    with netCDF4.Dataset(speed, "a") as ds:
+        ds.variables["sla_filtered"].setncattr("units", "m s-1")
     (sst,) = sst_files(ocean_dir, DAY, DAY)
     fahrenheit = folder / "20121015120000-OTHER-L4_GHRSST-SSTfnd-TEST-v02.0-fv01.0.nc"
     shutil.copy(sst, fahrenheit)
     with netCDF4.Dataset(fahrenheit, "a") as ds:
         ds.variables["analysed_sst"].setncattr("units", "degF")
-    return {"truncated": truncated, "cm": centimetres, "degF": fahrenheit}
+    return {"truncated": truncated, "speed": speed, "degF": fahrenheit}
 
 
 @dataclass(frozen=True)
@@ -276,7 +289,7 @@ def made(tmp_path_factory, tiny_ocean, model) -> Made:
 
 def test_bad_inputs_are_quarantined_and_the_day_is_made_from_the_good_ones(made, tiny_ocean):
     outcomes = {o.name: o for o in made.report.outcomes}
-    expected = {"truncated": "truncated", "cm": "units 'cm'", "degF": "units 'degF'"}
+    expected = {"truncated": "truncated", "speed": "units 'm s-1'", "degF": "units 'degF'"}
     for key, path in made.bad.items():
         outcome = outcomes[path.name]
         assert outcome.action == "quarantined", outcome
@@ -300,19 +313,134 @@ def test_the_product_is_cf_compliant_with_units_and_its_day(made, cf_failures):
     assert path == made.ops.product_path(DAY, PRODUCTION)
     ds = open_product(path)
     assert ds["time"].values[0] == np.datetime64(DAY.isoformat(), "ns")
-    units = {name: ds[name].attrs["units"] for name in ds.data_vars}
-    assert units["ssh"] == "m"
-    assert units["uo"] == units["vo"] == units["ugos"] == units["vgos"] == "m s-1"
+    # the tiny ocean's along-track files carry the MDT: the product has every variable
+    assert [n for n in ds.data_vars if n in PRODUCT_VARIABLES] == list(PRODUCT_VARIABLES)
+    units = {name: ds[name].attrs["units"] for name in PRODUCT_VARIABLES}
+    assert units["sla"] == units["adt"] == "m"
+    assert units["uo"] == units["vo"] == units["ugos"] == units["vgos"] == "m/s"
+    assert units["ugosa"] == units["vgosa"] == "m/s"
     assert units["vorticity"] == units["divergence"] == units["strain"] == "s-1"
     assert ds["latitude"].attrs["units"] == "degrees_north"
     assert ds.attrs["processing_status"] == "final"
     assert ds.attrs["product_day"] == str(DAY) and ds.attrs["production_day"] == str(PRODUCTION)
     assert ds.attrs["days_without_observations"] == ""
-    assert np.isfinite(ds["ssh"].values).all()
+    assert int(ds.attrs["product_format_version"]) == 2
+    assert np.isfinite(ds["sla"].values).all() and np.isfinite(ds["adt"].values).all()
     np.testing.assert_allclose(ds["latitude"].values, 34.9 + 0.2 * np.arange(32), atol=1e-9)
     assert made.ops.latest_link(DAY).resolve() == path.resolve()
     assert path.with_suffix(".png").is_file()
     assert cf_failures(path) == []
+
+
+def test_the_platforms_are_exactly_the_missions_of_the_inputs_used(made, tiny_ocean):
+    """The truncated Sentinel-3A and the CryoSat-2 file in m s-1 were quarantined: the
+    product names the four missions of the files it was made from, as DUACS platform names."""
+    with made.ops.ledger() as ledger:
+        record = ledger.product(DAY, PRODUCTION)
+    missions = {parse_alongtrack_filename(ref["name"]).mission for ref in record.inputs_used
+                if "_phy_l3_" in ref["name"]}
+    assert missions == {"tpn", "j1", "en", "g2"}  # not s3a, not c2
+    expected = ", ".join(sorted((platform_name(m) for m in missions), key=str.lower))
+    assert expected == "Envisat, Geosat Follow-On, Jason-1, TOPEX/Poseidon Interleaved"
+    assert open_product(made.result.path).attrs["platform"] == expected
+
+
+def test_the_mdt_comes_from_the_along_track_inputs(made, tiny_ocean):
+    """Without an MDT file the product's MDT is the along-track estimate of its inputs:
+    adt - sla is that estimate (to float32 round-off) and close to the true MDT (tolerances of
+    tests/operational/test_mdt.py); ugos - ugosa is its geostrophy."""
+    producer = Producer(made.ops.config)
+    assert producer.mdt is None
+    with made.ops.ledger() as ledger:
+        inputs = build_inputs(ledger, producer.grid, producer.model.metadata, DAY)
+    estimate = mdt_from_cells(inputs.track_mdt, producer.grid.lat, producer.grid.lon).values
+    ds = read_product(made.result.path)
+    source = ds.attrs["mdt_source"]
+    n_files = sum(r.kind == "alongtrack" for r in inputs.files)
+    assert source.startswith(f"along-track mdt of the {n_files} along-track input files: ")
+    sla = ds["sla"].values[0].astype(np.float64)
+    adt = ds["adt"].values[0].astype(np.float64)
+    tol = np.finfo(np.float32).eps * (np.abs(adt).max() + np.abs(sla).max())
+    np.testing.assert_allclose(adt - sla, estimate, rtol=0, atol=tol)
+    with read_truth(tiny_ocean.out_dir / "truth.nc") as truth:
+        true = block_mean(truth["mdt"].values, 2)
+    error = (adt - sla) - true
+    assert np.sqrt(np.mean(error**2)) < 1.5e-3 and np.abs(error).max() < 0.025
+    from varnet.operational.derived import derive_fields
+
+    zero = np.zeros_like(estimate)
+    geo = derive_fields(estimate, zero, zero, producer.grid.lat, producer.grid.lon)
+    for absolute, anomaly in (("ugos", "ugosa"), ("vgos", "vgosa")):
+        a = ds[absolute].values[0].astype(np.float64)
+        b = ds[anomaly].values[0].astype(np.float64)
+        tol = np.finfo(np.float32).eps * (np.nanmax(np.abs(a)) + np.nanmax(np.abs(b)))
+        np.testing.assert_allclose(a - b, geo[anomaly], rtol=0, atol=tol, err_msg=absolute)
+
+
+def test_a_configured_mdt_file_and_inputs_without_mdt(tmp_path, tiny_ocean, model, made,
+                                                      cf_failures):
+    """production.mdt (here the tiny ocean's truth.nc, which has mdt(lat, lon) in m) is the
+    product's MDT; along-track files without ``mdt`` and no file give a product without adt,
+    ugos, vgos that says so. Both are CF-1.8 clean."""
+    ocean = tiny_ocean.out_dir
+    mdt_path = Path(shutil.copy(ocean / "truth.nc", tmp_path / "mdt.nc"))
+    ops = share_archive(made.ops, tmp_path / "file", model, mdt=str(mdt_path))  # same inputs
+    producer = Producer(ops.config)
+    assert producer.mdt is not None
+    result = producer.make(DAY, PRODUCTION, final=True)
+    assert result.status == "final", result.error
+    ds = read_product(result.path)
+    assert ds.attrs["mdt_source"].startswith(
+        f"file mdt.nc (sha256 {file_sha256(mdt_path)}), variable mdt interpolated "
+        "bilinearly")
+    with read_truth(ocean / "truth.nc") as truth:
+        true = block_mean(truth["mdt"].values, 2)
+    sla = ds["sla"].values[0].astype(np.float64)
+    adt = ds["adt"].values[0].astype(np.float64)
+    tol = np.finfo(np.float32).eps * (np.abs(adt).max() + np.abs(sla).max())
+    np.testing.assert_allclose(adt - sla, true, rtol=0, atol=tol + 1e-6)
+    # the SLA and its currents do not depend on where the MDT came from
+    along = read_product(made.result.path)
+    for name in product_variables(absolute=False):
+        np.testing.assert_array_equal(ds[name].values, along[name].values, err_msg=name)
+    assert cf_failures(result.path) == []
+
+    # along-track files whose mdt is gone (renamed), no MDT file: no absolute fields
+    bare = make_ops(tmp_path / "bare", model)
+    folder = tmp_path / "no-mdt"
+    folder.mkdir()
+    for path in window_files(ocean, DAY):
+        copy = Path(shutil.copy(path, folder / path.name))
+        if "_phy_l3_" in path.name:
+            with netCDF4.Dataset(copy, "a") as nc:
+                nc.renameVariable("mdt", "mdt_withheld")
+    bare.deliver(sorted(folder.glob("*.nc")))
+    assert not ingest(bare.config).quarantined
+    result = Producer(bare.config).make(DAY, PRODUCTION, final=True)
+    assert result.status == "final", result.error
+    ds = read_product(result.path)
+    assert not {"adt", "ugos", "vgos"} & set(ds.variables)
+    assert ds.attrs["mdt_source"].startswith("none: ")
+    for name in product_variables(absolute=False):
+        np.testing.assert_array_equal(ds[name].values, along[name].values, err_msg=name)
+    assert cf_failures(result.path) == []
+    assert result.path.with_suffix(".png").is_file()
+
+
+def test_a_bad_mdt_file_is_refused_when_the_producer_starts(tmp_path, model):
+    bad = tmp_path / "mdt.nc"
+    with netCDF4.Dataset(bad, "w") as nc:
+        nc.createDimension("lat", 3)
+        nc.createDimension("lon", 3)
+        nc.createVariable("lat", "f8", ("lat",))[:] = [0.0, 1.0, 2.0]
+        nc.createVariable("lon", "f8", ("lon",))[:] = [0.0, 1.0, 2.0]
+        var = nc.createVariable("mdt", "f4", ("lat", "lon"))
+        var.units = "m"
+        var[:] = np.zeros((3, 3))
+    ops = make_ops(tmp_path / "ops", model, mdt=str(bad))
+    with pytest.raises(ConfigError, match=r"production.mdt: MDT file .*mdt.nc: does not cover "
+                       "the product region"):
+        Producer(ops.config)
 
 
 def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, tiny_ocean,
@@ -340,7 +468,7 @@ def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, ti
         ssh, u, v = loaded.model(*(torch.from_numpy(prepared[n].values[None])
                                    for n in ("oi", "obs", "sst")))
     product = open_product(made.result.path)
-    for name, expected in (("ssh", ssh), ("uo", u), ("vo", v)):
+    for name, expected in (("sla", ssh), ("uo", u), ("vo", v)):
         got = product[name].values[0]
         error = float(np.max(np.abs(got - expected[0, 1].numpy())))
         assert error < 1e-5, f"{name}: max |ONNX product - PyTorch| = {error:.2e}"
@@ -394,7 +522,7 @@ def test_a_quicklook_that_cannot_be_drawn_never_fails_the_product(tmp_path, tiny
         result = Producer(ops.config).make(DAY, PRODUCTION, final=True)
     assert result.status == "final", result.error
     assert result.path.is_file() and not result.path.with_suffix(".png").exists()
-    assert open_product(result.path)["ssh"].notnull().any()
+    assert open_product(result.path)["sla"].notnull().any()
     assert f"quicklook of {result.path.name} not drawn (the product itself is fine): " \
            "RuntimeError: no font cache" in caplog.text
     with ops.ledger() as ledger:

@@ -22,11 +22,11 @@ def eddy(n_lat=60, n_lon=90):
     lat = 30.0 + 0.1 * np.arange(n_lat)
     lon = -20.0 + 0.1 * np.arange(n_lon)
     lam, phi = np.meshgrid(lon, lat)
-    ssh = 0.25 * np.exp(-(((lam + 15.5) * 0.8) ** 2 + (phi - 33.0) ** 2) / 1.0)
-    geo = derive_fields(ssh, ssh * 0, ssh * 0, lat, lon)
+    sla = 0.25 * np.exp(-(((lam + 15.5) * 0.8) ** 2 + (phi - 33.0) ** 2) / 1.0)
+    geo = derive_fields(sla, sla * 0, sla * 0, lat, lon)
     land = (lam > -12.5) & (phi < 31.0)
-    ssh, uo, vo = (np.where(land, np.nan, a) for a in (ssh, geo["ugos"], geo["vgos"]))
-    return lat, lon, {"ssh": ssh, "uo": uo, "vo": vo}
+    sla, uo, vo = (np.where(land, np.nan, a) for a in (sla, geo["ugosa"], geo["vgosa"]))
+    return lat, lon, {"sla": sla, "uo": uo, "vo": vo}
 
 
 def test_quicklook_of_a_product_file(tmp_path):
@@ -53,6 +53,29 @@ def test_quicklook_of_a_product_file(tmp_path):
     # the vorticity colour scale is symmetric
     mesh = map_axes[1].collections[0]
     assert mesh.norm.vmin == -mesh.norm.vmax > -np.inf
+    assert map_axes[1].get_title(loc="left").endswith("SLA contours")
+
+
+def test_quicklook_of_a_product_with_an_mdt_shows_the_adt(tmp_path):
+    """With an MDT the height shown is the ADT (its contours follow the absolute current),
+    on a sequential colour scale; the SLA's is symmetric about 0."""
+    lat, lon, fields = eddy()
+    mdt = 0.5 - 0.05 * (lat[:, None] - 30.0) * np.ones(lon.size)
+    prov = ProductProvenance("demo-model", "a" * 64, mdt_source="file mdt.nc (test)")
+    product = write_product(tmp_path, "demo", dt.date(2024, 3, 2), dt.date(2024, 3, 5), lat,
+                            lon, fields, prov, mdt=mdt)
+    fig = quicklook_figure(read_product(product))
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert "absolute dynamic topography (m)" in labels
+    assert "sea level anomaly (m)" not in labels
+    map_axes = [ax for ax in fig.axes if ax.get_xlabel() == "longitude (degrees east)"]
+    mesh = map_axes[0].collections[0]
+    adt = fields["sla"] + mdt
+    assert mesh.norm.vmin > np.nanmin(adt) - 1e-9 and mesh.norm.vmin > 0  # not symmetric
+    assert map_axes[1].get_title(loc="left").endswith("ADT contours")
+    # from arrays: an adt that is NaN everywhere falls back to the SLA
+    fig = quicklook_figure(fields | {"adt": np.full_like(fields["sla"], np.nan)}, lat, lon)
+    assert "sea level anomaly (m)" in [ax.get_ylabel() for ax in fig.axes]
 
 
 def test_quicklook_from_arrays(tmp_path):
@@ -66,7 +89,7 @@ def test_quicklook_from_arrays(tmp_path):
     with pytest.raises(ValueError, match="lat and lon are required"):
         quicklook_figure(fields, None, None)
     with pytest.raises(ValueError, match="fields lack"):
-        quicklook_figure({"ssh": fields["ssh"]}, lat, lon)
+        quicklook_figure({"sla": fields["sla"]}, lat, lon)
     with pytest.raises(ValueError, match="uo has shape"):
         quicklook_figure(fields | {"uo": fields["uo"].T}, lat, lon)
 

@@ -7,9 +7,10 @@
     varnet-ops daemon    --config ops.toml --simulate-from D --feed DIR   shown on past data
     varnet-ops status    --config ops.toml            last run, products, what is missing
     varnet-ops score     --config ops.toml --truth truth.nc --start D --end D
+    varnet-ops drift     --config ops.toml --truth truth.nc --start D [--days 5]
 
 Exit status: 0 success, 1 some day failed (the others were made), 2 bad configuration or
-model, 3 another daemon holds the lock.
+model (or OpenDrift missing for drift), 3 another daemon holds the lock.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def _producer(config):
         return Producer(config)
     except ModelMismatch as exc:
         click.echo(f"error: model refused: {exc}", err=True)
+        sys.exit(2)
+    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
+        click.echo(f"error: configuration {exc}", err=True)
         sys.exit(2)
 
 
@@ -176,6 +180,9 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
     except ModelMismatch as exc:
         click.echo(f"error: model refused: {exc}", err=True)
         sys.exit(2)
+    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
+        click.echo(f"error: configuration {exc}", err=True)
+        sys.exit(2)
     except FeedError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
@@ -233,3 +240,51 @@ def score_command(config_path: Path, truth_path: Path, start: dt.datetime, end: 
     click.echo(table_markdown(table))
     if out_csv is not None:
         table.to_csv(out_csv, float_format="%.6g")
+
+
+@main.command("drift")
+@_CONFIG
+@click.option("--truth", "truth_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The synthetic ocean's truth.nc.")
+@click.option("--start", type=_DAY, required=True,
+              help="Release day (particles released at 12:00 UTC).")
+@click.option("--days", type=click.IntRange(1, 5), default=5, show_default=True,
+              help="Drift duration; products of START to START + DAYS are needed.")
+@click.option("--spacing-km", type=click.FloatRange(min=0, min_open=True),
+              help="Distance between release points  [default: 25 km]")
+@click.option("--particles", type=click.IntRange(min=1),
+              help="About this many release points instead of --spacing-km.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder  [default: drift-START in the current folder]")
+@_QUIET
+def drift_command(config_path: Path, truth_path: Path, start: dt.datetime, days: int,
+                  spacing_km: float | None, particles: int | None, out_dir: Path | None,
+                  quiet: bool) -> None:
+    """Lagrangian skill: particles drifted with OpenDrift in the products, the truth and the
+    OI's geostrophy; separation after 1, 3, 5 days and Liu-Weisberg skill (CSV, JSON, PNG)."""
+    from varnet.export.metadata import ModelMismatch
+    from varnet.operational.drift import DriftError, OpenDriftMissing, assess_drift
+
+    _setup_logging(quiet)
+    if spacing_km is not None and particles is not None:
+        click.echo("error: give --spacing-km or --particles, not both", err=True)
+        sys.exit(2)
+    config = _load(config_path)
+    try:
+        report = assess_drift(config, truth_path, start.date(), days, spacing_km=spacing_km,
+                              particles=particles,
+                              out_dir=out_dir or Path(f"drift-{start:%Y%m%d}"))
+    except OpenDriftMissing as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except ModelMismatch as exc:
+        click.echo(f"error: model refused: {exc}", err=True)
+        sys.exit(2)
+    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
+        click.echo(f"error: configuration {exc}", err=True)
+        sys.exit(2)
+    except DriftError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo("\n".join(report.lines()))

@@ -294,6 +294,14 @@ class ProductionConfig:
     first_day : datetime.date or None
         Earliest data day of interest; ingest quarantines older files as out of window.
         None (the default) accepts any past day (reprocessing needs old data).
+    mdt : str
+        Mean dynamic topography file (NetCDF with a variable ``mdt`` in metres on a regular
+        latitude / longitude grid covering the region, as the CNES-CLS MDT files), from
+        which products get ``adt``, ``ugos`` and ``vgos``; :func:`load_ops_config` makes a
+        relative path absolute, relative to the configuration file's folder. Empty (the
+        default): the MDT is estimated from the along-track inputs' ``mdt``, and a product
+        whose inputs carry none has no ``adt``, ``ugos``, ``vgos``
+        (:mod:`varnet.operational.mdt`).
     sst_min_quality_level : int
         GHRSST L2P/L3 pixels whose ``quality_level`` is below this (0 no data .. 5 best) are
         not used, in ingest and in products; 0..5, default 4 (acceptable and best quality).
@@ -306,6 +314,7 @@ class ProductionConfig:
     sst_levels: tuple[str, ...] = SST_LEVELS
     missions: tuple[str, ...] = ()
     first_day: dt.date | None = None
+    mdt: str = ""
     sst_min_quality_level: int = 4
 
     def validate(self) -> None:
@@ -378,15 +387,17 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
     Returns
     -------
     OpsConfig
-        The configuration, with ``model.path`` and every ``paths.*`` absolute: a relative path
-        is taken from the folder holding the configuration file (not the current folder), and
-        ``~`` is expanded.
+        The configuration, with ``model.path``, ``production.mdt`` (when set) and every
+        ``paths.*`` absolute: a relative path is taken from the folder holding the
+        configuration file (not the current folder), and ``~`` is expanded.
 
     Raises
     ------
     ConfigError
         If the file cannot be read or parsed, or a value is missing, of the wrong type or out
-        of range; the message names the file and the dotted key.
+        of range, or ``production.mdt`` names no file; the message names the file and the
+        dotted key. (The MDT file's content is checked when products are made:
+        :func:`varnet.operational.mdt.read_mdt_file`.)
     """
     path = Path(path)
     config = load_toml(OpsConfig, path)
@@ -395,6 +406,13 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
         config.paths, **{key: _resolve(getattr(config.paths, key), base) for key in _PATH_KEYS}
     )
     model = dataclasses.replace(config.model, path=_resolve(config.model.path, base))
+    if config.production.mdt.strip():
+        mdt = _resolve(config.production.mdt.strip(), base)
+        if not Path(mdt).is_file():
+            raise ConfigError("production.mdt", f"MDT file {mdt} does not exist or is not a "
+                              "file", str(path))
+        config = dataclasses.replace(config, production=dataclasses.replace(
+            config.production, mdt=mdt))
     try:
         paths.validate()
     except ConfigError as err:  # two paths written differently may resolve to one folder

@@ -11,7 +11,9 @@ Stages, each timed (seconds, stored in the ledger and the product's log line):
   batch of patches is held at a time);
 * **stitch**: the centre day of every patch blended with a positive, smoothly tapered weight,
   so overlaps favour patch interiors and the domain's edges stay covered;
-* **derive**: geostrophy of the reconstructed SSH, vorticity, divergence and strain;
+* **derive**: the mean dynamic topography (MDT; a configured file, else estimated from the
+  along-track inputs' ``mdt``, see :mod:`varnet.operational.mdt`), the absolute dynamic
+  topography, geostrophy of the SLA and of the ADT, vorticity, divergence and strain;
 * **write**: the CF NetCDF product (atomic) and the ``latest/`` link;
 * **quicklook**: the PNG picture of the product, drawn once the product is written; a
   quicklook that cannot be drawn is logged and never fails the product.
@@ -42,6 +44,7 @@ from varnet.inputs import (
     sst_on_grid,
 )
 from varnet.io.atomic import atomic_path
+from varnet.io.missions import platform_name
 from varnet.io.readers import AlongTrack, concat_alongtrack, read_alongtrack, read_sst
 from varnet.kernels.oi import OIConfig
 from varnet.kernels.patches import PatchLayout, PatchStitcher
@@ -49,6 +52,14 @@ from varnet.operational.config import OpsConfig
 from varnet.operational.derived import derive_fields
 from varnet.operational.inference import OnnxModel
 from varnet.operational.ledger import InputRecord, Ledger
+from varnet.operational.mdt import (
+    NO_MDT,
+    Mdt,
+    TrackMdtCells,
+    mdt_from_cells,
+    read_mdt_file,
+    track_mdt_cells,
+)
 from varnet.operational.products import (
     ProductProvenance,
     file_sha256,
@@ -73,6 +84,15 @@ class NoInputError(RuntimeError):
     """No observation at all for a product day's window: no product is made."""
 
 
+def _no_mdt(inputs: ProductInputs) -> str:
+    """``mdt_source`` of a product without MDT: why there is none."""
+    if inputs.track_mdt is None:
+        return NO_MDT
+    return (f"none: no MDT file configured (production.mdt) and the along-track inputs' mdt "
+            f"falls in only {len(inputs.track_mdt)} cells of the product grid, too few or all "
+            "on one line to interpolate between; adt, ugos and vgos are not written")
+
+
 @dataclass(frozen=True, eq=False)
 class ProductInputs:
     """Model inputs of one window on the product grid.
@@ -90,6 +110,9 @@ class ProductInputs:
         Window days with no along-track file.
     days_without_sst : list of datetime.date
         Window days with no SST file.
+    track_mdt : TrackMdtCells or None
+        The along-track files' MDT, binned on the grid
+        (:func:`varnet.operational.mdt.track_mdt_cells`); None where they carry none.
     """
 
     days: list[dt.date]
@@ -99,6 +122,13 @@ class ProductInputs:
     files: list[InputRecord]
     days_without_observations: list[dt.date]
     days_without_sst: list[dt.date]
+    track_mdt: TrackMdtCells | None = None
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Platform names of the altimetry missions of the along-track files, sorted."""
+        return tuple(sorted({platform_name(r.mission) for r in self.files
+                             if r.kind == "alongtrack" and r.mission}, key=str.lower))
 
 
 class AlongTrackReader:
@@ -164,6 +194,7 @@ def build_inputs(
     oi_cache: Path | None = None,
     track_reader: AlongTrackReader | None = None,
     threads: int = 1,
+    min_quality_level: int = 4,
 ) -> ProductInputs:
     """Read and grid the inputs of the window centred on ``day``.
 
@@ -190,6 +221,8 @@ def build_inputs(
         of their along-track files); each file is read afresh when None.
     threads : int, default 1
         Threads solving the OI's blocks (the result does not depend on it).
+    min_quality_level : int, default 4
+        SST pixels whose GHRSST ``quality_level`` is below this are not used (0..5).
 
     Returns
     -------
@@ -217,7 +250,8 @@ def build_inputs(
     sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
     for k, d in enumerate(days):
         if d in ssts:
-            sst[k] = sst_on_grid(read_sst(ssts[d].path), grid)
+            sst[k] = sst_on_grid(read_sst(ssts[d].path, min_quality_level=min_quality_level),
+                                 grid)
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
     obs = gridded_ssh_observations(track, grid, days[0], len(days))
@@ -227,6 +261,7 @@ def build_inputs(
         days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
         days_without_observations=[d for d in days if d not in in_window],
         days_without_sst=[d for d in days if d not in ssts],
+        track_mdt=track_mdt_cells(track, grid.lat, grid.lon),
     )
 
 
@@ -330,7 +365,8 @@ def _patch_batches(inputs: ProductInputs, names: Sequence[str], layout: PatchLay
 
 def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
                     timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
-    """The model's SSH (m) and current (m s-1) of the window's centre day, stitched.
+    """The model's sea level anomaly (m) and current (m s-1) of the window's centre day,
+    stitched.
 
     Parameters
     ----------
@@ -344,7 +380,8 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
     Returns
     -------
     dict of str to numpy.ndarray
-        ``ssh``, ``uo``, ``vo``, float64 (nlat, nlon).
+        ``sla`` (the model's ``ssh`` output: a sea level anomaly), ``uo``, ``vo``, float64
+        (nlat, nlon).
     """
     timings = {} if timings is None else timings
     metadata = model.metadata
@@ -370,7 +407,7 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
     result = stitcher.result()[:, 0]
     stitch += time.perf_counter() - started
     timings["infer"], timings["stitch"] = infer, stitch
-    return {"ssh": result[0], "uo": result[1], "vo": result[2]}
+    return {"sla": result[0], "uo": result[1], "vo": result[2]}
 
 
 @dataclass
@@ -398,6 +435,9 @@ class Producer:
     ------
     varnet.export.metadata.ModelMismatch
         If the model does not fit the configuration (grid, window, inputs), naming the field.
+    varnet.config.ConfigError
+        If the configured MDT file (``production.mdt``) cannot be used, naming the key and
+        the file (:func:`varnet.operational.mdt.read_mdt_file`).
     """
 
     def __init__(self, config: OpsConfig, ledger: Ledger | None = None) -> None:
@@ -413,6 +453,10 @@ class Producer:
         self.grid = region.model_grid()
         self.model_sha256 = file_sha256(config.model.path)
         self.track_reader = AlongTrackReader()
+        #: The configured MDT on the product grid; None: estimated from each day's inputs.
+        self.mdt: Mdt | None = (read_mdt_file(config.production.mdt, self.grid.lat,
+                                              self.grid.lon)
+                                if config.production.mdt else None)
 
     def make(self, day: dt.date, production_day: dt.date, *, final: bool,
              run_id: int | None = None, production_time: dt.datetime | None = None
@@ -466,6 +510,15 @@ class Producer:
             log.warning("removing %s, left by an interrupted writer", stale)
             stale.unlink(missing_ok=True)
 
+    def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
+        """The MDT of a product: the configured file's, else the along-track estimate of its
+        inputs (:func:`varnet.operational.mdt.mdt_from_cells`), else None."""
+        if self.mdt is not None:
+            return self.mdt
+        files = sum(r.kind == "alongtrack" for r in inputs.files)
+        return mdt_from_cells(inputs.track_mdt, self.grid.lat, self.grid.lon,
+                              what=f"the {files} along-track input files")
+
     def _produce(self, day: dt.date, production_day: dt.date, final: bool,
                  production_time: dt.datetime | None, timings: dict[str, float]) -> Path:
         config = self.config
@@ -473,11 +526,13 @@ class Producer:
         inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
                               production.missions, production.sst_levels, timings,
                               oi_cache=Path(config.paths.state) / "oi-cache",
-                              track_reader=self.track_reader, threads=config.model.threads)
+                              track_reader=self.track_reader, threads=config.model.threads,
+                              min_quality_level=production.sst_min_quality_level)
         fields = reconstruct_day(self.model, inputs, timings)
         started = time.perf_counter()
-        fields.update(derive_fields(fields["ssh"], fields["uo"], fields["vo"], self.grid.lat,
-                                    self.grid.lon))
+        mdt = self.product_mdt(inputs)
+        fields.update(derive_fields(fields["sla"], fields["uo"], fields["vo"], self.grid.lat,
+                                    self.grid.lon, mdt=None if mdt is None else mdt.values))
         timings["derive"] = time.perf_counter() - started
         started = time.perf_counter()
         provenance = ProductProvenance(
@@ -485,7 +540,8 @@ class Producer:
             input_files=tuple((Path(r.path).name, r.sha256) for r in inputs.files),
             days_without_observations=tuple(inputs.days_without_observations),
             processing_status="final" if final else "preliminary",
-            production_time=production_time)
+            production_time=production_time, platforms=inputs.platforms,
+            mdt_source=_no_mdt(inputs) if mdt is None else mdt.source)
         directory = Path(config.paths.products)
         path = write_product(directory, config.name, day, production_day, self.grid.lat,
                              self.grid.lon, fields, provenance)

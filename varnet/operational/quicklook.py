@@ -1,4 +1,7 @@
-"""Quicklook PNG of one daily product: SSH with current vectors, and vorticity / |f|.
+"""Quicklook PNG of one daily product: sea surface height with current vectors, vorticity / |f|.
+
+The height shown is the absolute dynamic topography (``adt``) where the product has one, whose
+contours follow the absolute geostrophic current, else the sea level anomaly (``sla``).
 
 Drawn with matplotlib's Agg canvas on a private :class:`matplotlib.figure.Figure` (no pyplot
 state, so it is safe in the daemon's worker threads and changes no global backend), and
@@ -66,11 +69,11 @@ def _day(value: object) -> str | None:
 
 
 def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    missing = [k for k in ("ssh", "uo", "vo") if k not in ds]
+    missing = [k for k in ("sla", "uo", "vo") if k not in ds]
     if missing:
         raise ValueError(f"dataset lacks {missing}")
     fields = {}
-    for key in ("ssh", "uo", "vo", "vorticity_f"):
+    for key in ("sla", "adt", "uo", "vo", "vorticity_f"):
         if key in ds:
             da = ds[key]
             if "time" in da.dims:
@@ -127,8 +130,8 @@ def quicklook_figure(
     ----------
     ds_or_fields : xarray.Dataset or mapping of str to array_like
         A product as :func:`varnet.operational.products.read_product` returns it (one
-        time), or arrays of shape ``(nlat, nlon)``: ``ssh`` (m), ``uo``, ``vo`` (m s-1) and
-        optionally ``vorticity_f`` (computed with
+        time), or arrays of shape ``(nlat, nlon)``: ``sla`` (m), ``uo``, ``vo`` (m s-1) and
+        optionally ``adt`` (m; shown instead of the SLA) and ``vorticity_f`` (computed with
         :func:`varnet.operational.derived.derive_fields` when absent).
     lat, lon : array_like, optional
         Cell-centre latitudes and longitudes, degrees; required with a mapping, taken from
@@ -151,18 +154,16 @@ def quicklook_figure(
         If a required field or the coordinates are missing or shapes disagree.
     """
     attrs: Mapping[str, object] = {}
-    ssh_attrs: Mapping[str, object] = {}
     if isinstance(ds_or_fields, xr.Dataset):
         fields, lat_a, lon_a = _from_dataset(ds_or_fields)
         attrs = ds_or_fields.attrs
-        ssh_attrs = ds_or_fields["ssh"].attrs
         if lat is not None or lon is not None:
             lat_a = np.asarray(lat if lat is not None else lat_a, dtype=np.float64)
             lon_a = np.asarray(lon if lon is not None else lon_a, dtype=np.float64)
     else:
         if lat is None or lon is None:
             raise ValueError("lat and lon are required when fields are given as a mapping")
-        missing = [k for k in ("ssh", "uo", "vo") if k not in ds_or_fields]
+        missing = [k for k in ("sla", "uo", "vo") if k not in ds_or_fields]
         if missing:
             raise ValueError(f"fields lack {missing}")
         fields = {k: np.asarray(v, dtype=np.float64) for k, v in ds_or_fields.items()}
@@ -172,11 +173,16 @@ def quicklook_figure(
     for key, value in fields.items():
         if value.shape != shape:
             raise ValueError(f"{key} has shape {value.shape}, expected (lat, lon) = {shape}")
-    ssh, uo, vo = (np.asarray(fields[k], dtype=np.float64) for k in ("ssh", "uo", "vo"))
+    sla, uo, vo = (np.asarray(fields[k], dtype=np.float64) for k in ("sla", "uo", "vo"))
     if "vorticity_f" in fields:
         zeta_f = np.asarray(fields["vorticity_f"], dtype=np.float64)
     else:
-        zeta_f = derive_fields(ssh, uo, vo, lat_a, lon_a)["vorticity_f"]
+        zeta_f = derive_fields(sla, uo, vo, lat_a, lon_a)["vorticity_f"]
+    adt = np.asarray(fields["adt"], dtype=np.float64) if "adt" in fields else None
+    absolute = adt is not None and bool(np.isfinite(adt).any())
+    ssh = adt if absolute else sla
+    ssh_label = "absolute dynamic topography" if absolute else "sea level anomaly"
+    short = "ADT" if absolute else "SLA"
 
     first = title or str(attrs.get("title") or "varnet daily product")
     day = _day(product_day) or _day(attrs.get("product_day"))
@@ -191,10 +197,6 @@ def quicklook_figure(
     if attrs.get("model_id"):
         second.append(f"model {attrs['model_id']}")
     suptitle = first + ("\n" + ", ".join(second) if second else "")
-
-    absolute = ssh_attrs.get("standard_name") == "sea_surface_height_above_geoid"
-    ssh_label = str(ssh_attrs.get("long_name") or
-                    ("absolute dynamic topography" if absolute else "sea level anomaly"))
 
     mean_lat = float(np.nanmean(lat_a))
     aspect = 1.0 / max(math.cos(math.radians(mean_lat)), 0.05)
@@ -251,8 +253,8 @@ def quicklook_figure(
     if np.isfinite(ssh).sum() > 4 and np.nanmax(ssh) > np.nanmin(ssh):
         ax_vort.contour(lon_a, lat_a, np.ma.masked_invalid(ssh), levels=12, colors="k",
                         linewidths=0.5, alpha=0.55)
-    ax_vort.set_title("relative vorticity / |f|\nand SSH contours" if narrow else
-                      "relative vorticity / |f| of the surface current, SSH contours",
+    ax_vort.set_title(f"relative vorticity / |f|\nand {short} contours" if narrow else
+                      f"relative vorticity / |f| of the surface current, {short} contours",
                       loc="left", fontsize=11)
     fig.suptitle(suptitle, fontsize=12, y=1.0 - _TITLE_TOP_IN / fig.get_figheight(), va="top")
     return fig
@@ -270,10 +272,11 @@ def write_quicklook(
 ) -> Path:
     """Draw a two-panel quicklook of one day and write it as a PNG, atomically.
 
-    Left: sea-surface height (colour, m) with the total current (uo, vo) as arrows,
+    Left: sea-surface height (colour, m: the absolute dynamic topography where the product
+    has one, else the sea level anomaly) with the total current (uo, vo) as arrows,
     subsampled to about 25 per axis, with a reference arrow in m s-1. Right: relative
     vorticity divided by :math:`|f|` (dimensionless) on a symmetric diverging colour map
-    (limits at the 99th percentile of its magnitude), with SSH contours. Land and cells
+    (limits at the 99th percentile of its magnitude), with contours of the height. Land and cells
     outside the domain (NaN) are grey; no coastline is drawn. Axes are longitude and latitude
     in degrees, with aspect :math:`1/\\cos\\bar\\phi` so that distances look right. The title
     gives the product day, the production day, the processing status and the model.
@@ -285,8 +288,8 @@ def write_quicklook(
         folders are created).
     ds_or_fields : xarray.Dataset or mapping of str to array_like
         A product as :func:`varnet.operational.products.read_product` returns it (one
-        time), or arrays of shape ``(nlat, nlon)``: ``ssh`` (m), ``uo``, ``vo`` (m s-1) and
-        optionally ``vorticity_f`` (computed with
+        time), or arrays of shape ``(nlat, nlon)``: ``sla`` (m), ``uo``, ``vo`` (m s-1) and
+        optionally ``adt`` (m; shown instead of the SLA) and ``vorticity_f`` (computed with
         :func:`varnet.operational.derived.derive_fields` when absent).
     lat, lon : array_like, optional
         Cell-centre latitudes and longitudes, degrees; required with a mapping, taken from

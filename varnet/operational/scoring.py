@@ -1,11 +1,13 @@
 """The paper's score table of operational products against a synthetic ocean's truth.
 
-The latest issue of every product day is read, its SSH anomaly and current interpolated to
-the truth grid (cubic, as ``varnet-train evaluate`` does), the truth's mean dynamic
-topography added, and the period scored on the truth grid cropped by ``crop_deg`` on every
-side, next to the geostrophy of the true SSH. With the demo model on the demo ocean the row
-must match the model's ``varnet-train evaluate`` row: operations reproduce the training
-preprocessing, and ONNX Runtime the PyTorch model.
+The latest issue of every product day is read, its sea level anomaly (``sla``) and total
+current (``uo``, ``vo``) interpolated to the truth grid (cubic, as ``varnet-train evaluate``
+does), the truth's mean dynamic topography added (not the product's ``adt``: the product's MDT
+is a configured file or an estimate from the along-track inputs, and the score is of the
+4DVarNet's reconstruction, as in training), and the period scored on the truth grid cropped
+by ``crop_deg`` on every side, next to the geostrophy of the true SSH. With the demo model
+on the demo ocean the row must match the model's ``varnet-train evaluate`` row: operations
+reproduce the training preprocessing, and ONNX Runtime the PyTorch model.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def score_products(products_dir: str | os.PathLike[str], name: str,
     if missing:
         raise ValueError(f"{products_dir}: no product for {len(missing)} day(s): "
                          f"{', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}")
-    stacks: dict[str, list[np.ndarray]] = {"ssh": [], "uo": [], "vo": []}
+    stacks: dict[str, list[np.ndarray]] = {"sla": [], "uo": [], "vo": []}
     for day in days:
         with read_product(found[day]) as ds:
             lat, lon = ds["latitude"].values, ds["longitude"].values
@@ -79,7 +81,7 @@ def score_products(products_dir: str | os.PathLike[str], name: str,
     true = {k: truth[k].values.astype(np.float64)[inner] for k in ("ssh", "u", "v")}
     rows = {
         TRUE_GEOSTROPHY: Fields(ssh=true["ssh"]),
-        PRODUCTS_ROW: Fields(ssh=(fine["ssh"] + mdt)[inner], u=fine["uo"][inner],
+        PRODUCTS_ROW: Fields(ssh=(fine["sla"] + mdt)[inner], u=fine["uo"][inner],
                              v=fine["vo"][inner]),
     }
     time_days = np.arange(len(days), dtype=np.float64)
