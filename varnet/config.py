@@ -21,10 +21,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from varnet.errors import EXIT_CONFIG, VarnetError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(VarnetError, ValueError):
     """A configuration value is missing, of the wrong type, or out of range.
 
     Parameters
@@ -36,6 +38,9 @@ class ConfigError(ValueError):
     source : str, optional
         The file the value came from.
     """
+
+    exit_code = EXIT_CONFIG
+    what = "configuration"
 
     def __init__(self, key: str, message: str, source: str | None = None) -> None:
         self.key = key

@@ -17,6 +17,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from varnet.errors import EXIT_CONFIG, VarnetError
+
 __all__ = [
     "METADATA_KEY",
     "ModelMetadata",
@@ -32,7 +34,7 @@ FORMAT = "varnet-onnx"
 FORMAT_VERSION = 1
 
 
-class ModelMismatch(ValueError):
+class ModelMismatch(VarnetError, ValueError):
     """An ONNX model's metadata is missing, malformed, or does not fit a configuration.
 
     Parameters
@@ -44,6 +46,9 @@ class ModelMismatch(ValueError):
     problem : str
         What is wrong, with both values where there is a comparison.
     """
+
+    exit_code = EXIT_CONFIG
+    what = "model refused"
 
     def __init__(self, path: str | os.PathLike[str], field_name: str, problem: str) -> None:
         self.path = Path(path)

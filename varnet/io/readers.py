@@ -26,6 +26,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
+from varnet.errors import EXIT_CONFIG, VarnetError
 from varnet.io import ghrsst_mask
 from varnet.io.missions import mission_from_platform
 from varnet.io.names import (
@@ -67,7 +68,7 @@ _TIME_UNITS_RE = re.compile(r"^\s*([A-Za-z]+)\s+since\s+(.+?)\s*$")
 _ONE_DAY = np.timedelta64(1, "D")
 
 
-class InputFileError(ValueError):
+class InputFileError(VarnetError, ValueError):
     """An input file cannot be used; the message says which file and why.
 
     Parameters
@@ -77,6 +78,8 @@ class InputFileError(ValueError):
     problem : str
         What is wrong, naming the variable and the values, in words a person can act on.
     """
+
+    exit_code = EXIT_CONFIG
 
     def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
         self.path = Path(path)

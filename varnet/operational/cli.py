@@ -1,5 +1,6 @@
-"""``varnet-ops``: daily SSH and surface-current products from incoming observation files.
+"""varnet-ops: daily SSH and surface-current products from incoming observation files.
 
+\b
     varnet-ops ingest    --config ops.toml            file the inbox into the archive
     varnet-ops run       --config ops.toml [--day D]  one near-real-time run (ingest + products)
     varnet-ops reprocess --config ops.toml --start D --end D [--workers N] [--dask ADDRESS]
@@ -9,8 +10,14 @@
     varnet-ops score     --config ops.toml --truth truth.nc --start D --end D
     varnet-ops drift     --config ops.toml --truth truth.nc --start D [--days 5]
 
-Exit status: 0 success, 1 some day failed (the others were made), 2 bad configuration or
-model (or OpenDrift missing for drift), 3 another daemon holds the lock.
+\b
+Exit status:
+    0  success
+    1  some day asked for was not made (the others were), or status found days missing
+    2  bad configuration, arguments, model or input: nothing was done
+    3  another process holds the lock
+    4  the ledger cannot be trusted (damaged, not a varnet ledger, empty)
+Errors are one line; an unexpected error (a bug) shows its traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import click
 
-from varnet.config import ConfigError
+from varnet.errors import VarnetError
 
 log = logging.getLogger("varnet.ops")
 
@@ -38,27 +45,20 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _load(config_path: Path):
+    from varnet.config import ConfigError
     from varnet.operational.config import load_ops_config
 
     try:
         return load_ops_config(config_path)
-    except (ConfigError, OSError) as exc:
-        click.echo(f"error: configuration {exc}", err=True)
-        sys.exit(2)
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {config_path}: "
+                          f"{exc.strerror or exc}") from None
 
 
 def _producer(config):
-    from varnet.export.metadata import ModelMismatch
     from varnet.operational.pipeline import Producer
 
-    try:
-        return Producer(config)
-    except ModelMismatch as exc:
-        click.echo(f"error: model refused: {exc}", err=True)
-        sys.exit(2)
-    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
-        click.echo(f"error: configuration {exc}", err=True)
-        sys.exit(2)
+    return Producer(config)
 
 
 _CONFIG = click.option("--config", "config_path", required=True,
@@ -68,7 +68,20 @@ _QUIET = click.option("--quiet", is_flag=True, help="Warnings and errors only.")
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-@click.group(help=__doc__)
+class _Group(click.Group):
+    """Commands whose :class:`~varnet.errors.VarnetError` ends in one line and its exit code;
+    any other exception keeps its traceback (it is a bug)."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except VarnetError as exc:
+            log.debug("stopped on", exc_info=True)
+            click.echo(exc.one_line(), err=True)
+            sys.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, help=__doc__)
 def main() -> None:
     """Entry point of ``varnet-ops``."""
 
@@ -126,15 +139,10 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
     _setup_logging(quiet)
     config = _load(config_path)
     producer = _producer(config)  # refuses a model that does not fit before any work
-    try:
-        summary = reprocess(config, start.date(), end.date(), force=force,
-                            workers=workers or config.production.workers,
-                            dask=dask_address,
-                            production_day=production_day.date() if production_day else None,
-                            progress=not quiet, producer=producer)
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    summary = reprocess(config, start.date(), end.date(), force=force,
+                        workers=workers or config.production.workers, dask=dask_address,
+                        production_day=production_day.date() if production_day else None,
+                        progress=not quiet, producer=producer)
     click.echo(summary.line())
     sys.exit(1 if summary.failed else 0)
 
@@ -155,10 +163,7 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
 def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulate_days: int,
                    day_seconds: float, feed: Path | None, quiet: bool) -> None:
     """Run every day on the configured schedule; catch up missed days on start."""
-    from varnet.export.metadata import ModelMismatch
     from varnet.operational.daemon import Simulation, run_daemon
-    from varnet.operational.feed import FeedError
-    from varnet.operational.ledger import LockHeldError
 
     _setup_logging(quiet)
     context = click.get_current_context()
@@ -172,20 +177,7 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
     config = _load(config_path)
     simulation = (Simulation(simulate_from.date(), simulate_days, day_seconds, feed)
                   if simulate_from is not None else None)
-    try:
-        run_daemon(config, simulation=simulation)
-    except LockHeldError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(3)
-    except ModelMismatch as exc:
-        click.echo(f"error: model refused: {exc}", err=True)
-        sys.exit(2)
-    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
-        click.echo(f"error: configuration {exc}", err=True)
-        sys.exit(2)
-    except FeedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    run_daemon(config, simulation=simulation)
 
 
 @main.command("status")
@@ -225,12 +217,8 @@ def score_command(config_path: Path, truth_path: Path, start: dt.datetime, end: 
     from varnet.scores import table_markdown
 
     config = _load(config_path)
-    try:
-        table = score_products(config.paths.products, config.name, truth_path, start.date(),
-                               end.date())
-    except ValueError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    table = score_products(config.paths.products, config.name, truth_path, start.date(),
+                           end.date())
     if reference is not None:
         ref = pd.read_csv(reference, index_col=0)
         ref.index = [f"{i} (varnet-train evaluate)" for i in ref.index]
@@ -263,28 +251,13 @@ def drift_command(config_path: Path, truth_path: Path, start: dt.datetime, days:
                   quiet: bool) -> None:
     """Lagrangian skill: particles drifted with OpenDrift in the products, the truth and the
     OI's geostrophy; separation after 1, 3, 5 days and Liu-Weisberg skill (CSV, JSON, PNG)."""
-    from varnet.export.metadata import ModelMismatch
-    from varnet.operational.drift import DriftError, OpenDriftMissing, assess_drift
+    from varnet.operational.drift import assess_drift
 
     _setup_logging(quiet)
     if spacing_km is not None and particles is not None:
         click.echo("error: give --spacing-km or --particles, not both", err=True)
         sys.exit(2)
     config = _load(config_path)
-    try:
-        report = assess_drift(config, truth_path, start.date(), days, spacing_km=spacing_km,
-                              particles=particles,
-                              out_dir=out_dir or Path(f"drift-{start:%Y%m%d}"))
-    except OpenDriftMissing as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except ModelMismatch as exc:
-        click.echo(f"error: model refused: {exc}", err=True)
-        sys.exit(2)
-    except ConfigError as exc:  # found once the Producer reads its files (the MDT)
-        click.echo(f"error: configuration {exc}", err=True)
-        sys.exit(2)
-    except DriftError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    report = assess_drift(config, truth_path, start.date(), days, spacing_km=spacing_km,
+                          particles=particles, out_dir=out_dir or Path(f"drift-{start:%Y%m%d}"))
     click.echo("\n".join(report.lines()))

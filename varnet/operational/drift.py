@@ -72,6 +72,7 @@ import pandas as pd
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
+from varnet.errors import EXIT_CONFIG, VarnetError
 from varnet.io.atomic import atomic_path
 from varnet.io.readers import read_truth
 from varnet.kernels.finite_differences import geostrophic_velocity
@@ -127,12 +128,14 @@ _NO_DATA_COLOUR = "0.75"
 _DRAWN = 42
 
 
-class DriftError(RuntimeError):
+class DriftError(VarnetError, RuntimeError):
     """A drift cannot be assessed: missing products, truth days, observations, sea cells."""
 
 
 class OpenDriftMissing(DriftError):
     """OpenDrift is not installed (it is the optional extra ``varnet[drift]``)."""
+
+    exit_code = EXIT_CONFIG
 
 
 def require_opendrift() -> ModuleType:

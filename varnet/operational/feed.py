@@ -19,6 +19,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from varnet.errors import EXIT_CONFIG, VarnetError
 from varnet.io.atomic import atomic_path
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 
@@ -27,8 +28,10 @@ log = logging.getLogger("varnet.ops.feed")
 __all__ = ["FeedError", "ReplayFeed", "arrival_day"]
 
 
-class FeedError(ValueError):
+class FeedError(VarnetError, ValueError):
     """A feed folder that is missing or holds no observation file."""
+
+    exit_code = EXIT_CONFIG
 
 
 def arrival_day(name: str) -> dt.date | None:

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from varnet.errors import EXIT_LEDGER, EXIT_LOCKED, VarnetError
+
 if TYPE_CHECKING:
     from varnet.operational.config import OpsConfig
 
@@ -146,11 +148,14 @@ CREATE TABLE IF NOT EXISTS claims (
 """
 
 
-class LedgerError(RuntimeError):
+class LedgerError(VarnetError, RuntimeError):
     """The ledger cannot be opened, or a call breaks its rules (e.g. no claim held)."""
 
+    exit_code = EXIT_LEDGER
+    what = "ledger"
 
-class LockHeldError(RuntimeError):
+
+class LockHeldError(VarnetError, RuntimeError):
     """Another process holds a single-instance lock.
 
     Attributes
@@ -160,6 +165,8 @@ class LockHeldError(RuntimeError):
     holder_pid : int or None
         Process id of the holder, as it recorded it (None if unreadable).
     """
+
+    exit_code = EXIT_LOCKED
 
     def __init__(self, lock_path: Path, holder_pid: int | None, message: str) -> None:
         self.lock_path = lock_path

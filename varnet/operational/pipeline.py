@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from varnet.errors import VarnetError
 from varnet.export.metadata import ModelMetadata
 from varnet.inputs import (
     ModelGrid,
@@ -80,7 +81,7 @@ __all__ = [
 ]
 
 
-class NoInputError(RuntimeError):
+class NoInputError(VarnetError, RuntimeError):
     """No observation at all for a product day's window: no product is made."""
 
 

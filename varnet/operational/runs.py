@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from tqdm import tqdm
 
+from varnet.config import ConfigError
 from varnet.operational.config import OpsConfig
 from varnet.operational.ingest import IngestReport, ingest
 from varnet.operational.ledger import Ledger
@@ -227,7 +228,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     RunSummary
     """
     if end < start:
-        raise ValueError(f"--end {end} is before --start {start}")
+        raise ConfigError("--end", f"{end} is before --start {start}")
     production_day = production_day or today_utc()
     ledger = Ledger.for_config(config)
     _clear_dead_claims(ledger)

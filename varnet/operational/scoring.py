@@ -19,16 +19,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from varnet.errors import VarnetError
 from varnet.io.readers import read_truth
 from varnet.operational.products import latest_products, read_product
 from varnet.regrid import upsample
 from varnet.scores import Fields, score_table
 
-__all__ = ["PRODUCTS_ROW", "score_products"]
+__all__ = ["PRODUCTS_ROW", "MissingProductsError", "score_products"]
 
 PRODUCTS_ROW = "varnet products (ONNX Runtime)"
 TRUE_GEOSTROPHY = "Geostrophy of true SSH"
 
+
+class MissingProductsError(VarnetError, ValueError):
+    """Days of the scored period have no product."""
 
 def score_products(products_dir: str | os.PathLike[str], name: str,
                    truth_path: str | os.PathLike[str], start: dt.date, end: dt.date,
@@ -55,14 +59,14 @@ def score_products(products_dir: str | os.PathLike[str], name: str,
 
     Raises
     ------
-    ValueError
+    MissingProductsError
         Naming the days without a product.
     """
     days = [start + dt.timedelta(days=k) for k in range((end - start).days + 1)]
     found = latest_products(products_dir, name)
     missing = [d for d in days if d not in found]
     if missing:
-        raise ValueError(f"{products_dir}: no product for {len(missing)} day(s): "
+        raise MissingProductsError(f"{products_dir}: no product for {len(missing)} day(s): "
                          f"{', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''}")
     stacks: dict[str, list[np.ndarray]] = {"sla": [], "uo": [], "vo": []}
     for day in days:

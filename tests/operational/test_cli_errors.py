@@ -1,0 +1,79 @@
+"""varnet-ops's error surface: one readable line and a documented exit code for every error a
+person acts on (:class:`varnet.errors.VarnetError`), a traceback for a bug, readable help."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from varnet.errors import EXIT_CONFIG, EXIT_LEDGER, EXIT_LOCKED, VarnetError
+from varnet.operational import cli, status
+from varnet.operational.config import load_ops_config
+from varnet.operational.ledger import LedgerError, LockHeldError
+
+CONFIG = "configs/ops-demo.toml"
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_top_level_help_keeps_one_command_per_line():
+    result = run("--help")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    for command in ("ingest", "run", "reprocess", "daemon", "status", "score", "drift"):
+        assert any(line.strip().startswith(f"varnet-ops {command}") for line in lines), command
+    for code in range(5):
+        assert any(line.strip().startswith(f"{code}  ") for line in lines), code
+
+
+def test_an_argument_error_is_one_line_and_exit_2():
+    pytest.importorskip("onnxruntime")
+    result = run("reprocess", "--config", CONFIG, "--start", "2012-10-05", "--end",
+                 "2012-10-01", "--quiet")
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert result.output.strip() == ("error: configuration: --end: 2012-10-01 is before "
+                                     "--start 2012-10-05")
+
+
+@pytest.mark.parametrize("error, code, text", [
+    (LedgerError("state/ledger.sqlite is empty\nrun: varnet-ops ledger rebuild"), EXIT_LEDGER,
+     "error: ledger: state/ledger.sqlite is empty run: varnet-ops ledger rebuild"),
+    (LockHeldError(Path("daemon.lock"), 123, "daemon.lock is held by pid 123 on host1"),
+     EXIT_LOCKED, "error: daemon.lock is held by pid 123 on host1"),
+])
+def test_varnet_errors_end_in_one_line_and_their_own_exit_code(monkeypatch, error, code, text):
+    def fail(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(status, "status_report", fail)
+    result = run("status", "--config", CONFIG)
+    assert result.exit_code == code
+    assert result.output.strip() == text
+    assert "Traceback" not in result.output
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    def fail(*args: object, **kwargs: object) -> None:
+        raise KeyError("programming error")
+
+    monkeypatch.setattr(status, "status_report", fail)
+    result = run("status", "--config", CONFIG)
+    assert isinstance(result.exception, KeyError)  # not swallowed into an "error:" line
+
+
+def test_every_operations_error_is_a_varnet_error():
+    from varnet.config import ConfigError
+    from varnet.export.metadata import ModelMismatch
+    from varnet.io.readers import InputFileError
+    from varnet.operational.feed import FeedError
+    from varnet.operational.pipeline import NoInputError
+    from varnet.operational.scoring import MissingProductsError
+
+    for kind in (ConfigError, ModelMismatch, InputFileError, FeedError, NoInputError,
+                 MissingProductsError, LedgerError, LockHeldError):
+        assert issubclass(kind, VarnetError), kind
+    assert load_ops_config(CONFIG).name == "demo"
