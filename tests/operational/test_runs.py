@@ -204,6 +204,108 @@ def test_claims_of_a_dead_maker_are_cleared_by_the_next_run(sequential, archived
             assert record.status == "final" and Path(record.path).is_file()
 
 
+_HOLD_A_CLAIM = textwrap.dedent("""
+    import datetime, sys, time
+    from varnet.operational.ledger import Ledger
+    ledger = Ledger(sys.argv[1])
+    assert ledger.claim(datetime.date.fromisoformat(sys.argv[2]))
+    print("held", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_a_day_held_by_another_process_is_accounted_for_and_fails_the_run(archived, model,
+                                                                          tmp_path):
+    """Daemon and reprocess on one state: the day the other holds is named with its holder,
+    and the run exits non-zero instead of reporting success."""
+    ops = share_archive(archived, tmp_path, model)
+    held = FIRST + dt.timedelta(days=1)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_A_CLAIM,
+                               str(ops.config.paths.ledger_file), str(held)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = CliRunner().invoke(main, ["reprocess", "--config", str(ops.toml), "--start",
+                                           str(FIRST), "--end", str(LAST), "--production-day",
+                                           str(PRODUCTION), "--quiet"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert "3 day(s) asked, 2 made, 0 up to date, 0 failed, 1 held by another process" in line
+    assert f"{held} (held by pid {holder.pid} on " in line
+    with ops.ledger() as ledger:
+        assert ledger.latest_product(held) is None
+        (run,) = ledger.recent_runs(1)
+        assert run.status == "failed" and f"{held}: busy" in run.error
+
+
+def test_a_day_made_final_meanwhile_is_not_made_twice(sequential, model, tmp_path):
+    """The claim is won after the day was made final by another process: it is read again
+    and left alone (forced, it is made again)."""
+    from varnet.operational.pipeline import Producer
+
+    ops = share_archive(sequential[0], tmp_path, model)  # FIRST..LAST final already
+    producer = Producer(ops.config)
+    later = PRODUCTION + dt.timedelta(days=1)
+    result = producer.make(FIRST, later, final=True)
+    assert result.status == "up-to-date"
+    assert result.path.name == ops.product_path(FIRST, PRODUCTION).name
+    assert not ops.product_path(FIRST, later).exists()
+    forced = producer.make(FIRST, later, final=True, force=True)
+    assert forced.status == "final" and ops.product_path(FIRST, later).is_file()
+
+
+def _children(pid: int) -> list[int]:
+    """Worker processes (multiprocessing's spawn_main) whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_the_workers_of_a_killed_reprocess_die_with_it(archived, model, tmp_path):
+    ops = share_archive(archived, tmp_path, model)
+    command = [varnet_ops(), "reprocess", "--config", str(ops.toml), "--start",
+               "2012-10-10", "--end", "2012-10-16", "--production-day", str(PRODUCTION),
+               "--workers", "2", "--quiet"]
+    with open(tmp_path / "killed.log", "wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 120
+            while len(workers := _children(process.pid)) < 2:
+                assert process.poll() is None, (tmp_path / "killed.log").read_text()
+                assert time.monotonic() < deadline, "no worker after 120 s"
+                time.sleep(0.05)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+        finally:
+            process.kill()
+            process.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "worker processes outlived their parent"
+
+
 def test_reprocess_refuses_an_inverted_range(archived):
     with pytest.raises(ValueError, match="before --start"):
         reprocess(archived.config, LAST, FIRST, production_day=PRODUCTION, progress=False)

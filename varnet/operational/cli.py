@@ -30,7 +30,7 @@ from pathlib import Path
 
 import click
 
-from varnet.errors import VarnetError
+from varnet.errors import EXIT_ATTENTION, EXIT_OK, VarnetError
 
 log = logging.getLogger("varnet.ops")
 
@@ -115,7 +115,7 @@ def run_command(config_path: Path, day: dt.datetime | None, quiet: bool) -> None
     summary = daily_run(config, day.date() if day else None, producer=producer)
     write_status(config, producer.ledger, summary.production_day)
     click.echo(summary.line())
-    sys.exit(1 if summary.failed else 0)
+    sys.exit(EXIT_ATTENTION if summary.unmade else EXIT_OK)
 
 
 @main.command("reprocess")
@@ -144,7 +144,7 @@ def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, f
                         production_day=production_day.date() if production_day else None,
                         progress=not quiet, producer=producer)
     click.echo(summary.line())
-    sys.exit(1 if summary.failed else 0)
+    sys.exit(EXIT_ATTENTION if summary.unmade else EXIT_OK)
 
 
 @main.command("daemon")

@@ -411,9 +411,22 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
     return {"sla": result[0], "uo": result[1], "vo": result[2]}
 
 
+#: What happened to a product day: made (``ok``, ``final``), already final (``up-to-date``),
+#: ``failed``, or held by another process (``busy``).
+DAY_STATUSES = ("ok", "final", "up-to-date", "failed", "busy")
+
+
+def _holder(ledger: Ledger, day: dt.date) -> str:
+    """Who holds the claim on ``day``: ``"pid 123 on host1 (since 2024-...)"``."""
+    for claim in ledger.claims():
+        if claim.product_day == day:
+            return f"pid {claim.pid} on {claim.host} (since {claim.claimed_at})"
+    return "another process (its claim was released since)"
+
+
 @dataclass
 class DayResult:
-    """What happened to one product day."""
+    """What happened to one product day (``status`` one of :data:`DAY_STATUSES`)."""
 
     day: dt.date
     status: str
@@ -460,13 +473,15 @@ class Producer:
                                 if config.production.mdt else None)
 
     def make(self, day: dt.date, production_day: dt.date, *, final: bool,
-             run_id: int | None = None, production_time: dt.datetime | None = None
-             ) -> DayResult:
+             run_id: int | None = None, production_time: dt.datetime | None = None,
+             force: bool = False) -> DayResult:
         """Make (or re-make) the product of ``day`` as issued on ``production_day``.
 
         The day is claimed in the ledger first; if another process holds the claim the day
-        is skipped (status ``busy``). Failures are recorded in the ledger and returned, not
-        raised, so one bad day never stops the others.
+        is not made (status ``busy``, its holder in ``error``). Once the claim is won the
+        ledger is read again: a day another process made final meanwhile is not made twice
+        (status ``up-to-date``) unless ``force``. Failures are recorded in the ledger and
+        returned, not raised, so one bad day never stops the others.
 
         Parameters
         ----------
@@ -479,15 +494,23 @@ class Producer:
         production_time : datetime.datetime, optional
             ``date_created`` of the file (default 00:00 UTC of the production day, which
             keeps products identical whichever process makes them).
+        force : bool, default False
+            Re-make the day even if it is final.
 
         Returns
         -------
         DayResult
+            ``status`` one of :data:`DAY_STATUSES`.
         """
         ledger = self.ledger
         with ledger.claimed(day) as claimed:
             if not claimed:
-                return DayResult(day, "busy")
+                return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
+            latest = ledger.latest_product(day)  # read again now that the day is ours
+            if latest is not None and latest.status == "final" and not force:
+                log.info("product %s is already final (issue %s, made meanwhile by another "
+                         "process): not made again", day, latest.production_day)
+                return DayResult(day, "up-to-date", latest.path and Path(latest.path))
             self._remove_stale_temporaries(day)
             ledger.start_product(day, production_day, run_id=run_id)
             timings: dict[str, float] = {}

@@ -18,10 +18,16 @@ days are skipped, interrupted ones redone).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import datetime as dt
 import logging
 import multiprocessing
+import os
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -63,7 +69,22 @@ def days_due(production_day: dt.date, lag_days: int, reissue_days: int) -> list[
 
 @dataclass
 class RunSummary:
-    """Outcome of a daily run or a reprocess."""
+    """Outcome of a daily run or a reprocess: every day asked for, accounted for.
+
+    Attributes
+    ----------
+    run_id : int
+        The ledger's run.
+    production_day : datetime.date
+        Issue date of the products.
+    results : list of DayResult
+        Days the run tried to make (made, failed, held by another process, or found final
+        once claimed).
+    skipped : list of datetime.date
+        Days up to date before any claim (final, or unchanged since their last issue).
+    ingest : IngestReport or None
+        The ingest that started a daily run.
+    """
 
     run_id: int
     production_day: dt.date
@@ -71,19 +92,57 @@ class RunSummary:
     skipped: list[dt.date] = field(default_factory=list)
     ingest: IngestReport | None = None
 
+    def _with(self, *statuses: str) -> list[DayResult]:
+        return [r for r in self.results if r.status in statuses]
+
+    @property
+    def made(self) -> list[DayResult]:
+        """Days made (a new issue, or the final one)."""
+        return self._with("ok", "final")
+
     @property
     def failed(self) -> list[DayResult]:
         """Days that failed."""
-        return [r for r in self.results if r.status == "failed"]
+        return self._with("failed")
+
+    @property
+    def busy(self) -> list[DayResult]:
+        """Days another process held: not made by this run."""
+        return self._with("busy")
+
+    @property
+    def up_to_date(self) -> list[dt.date]:
+        """Days that needed nothing: up to date before the run, or made final meanwhile."""
+        return sorted([*self.skipped, *(r.day for r in self._with("up-to-date"))])
+
+    @property
+    def unmade(self) -> list[DayResult]:
+        """Days asked for and not made nor up to date (failed or held by another process):
+        a run with any ends with a non-zero exit status."""
+        return sorted([*self.failed, *self.busy], key=lambda r: r.day)
+
+    @property
+    def asked(self) -> int:
+        """Number of days the run looked after."""
+        return len(self.results) + len(self.skipped)
 
     def line(self) -> str:
-        """One readable line."""
-        made = [r for r in self.results if r.status in ("ok", "final")]
-        text = (f"run {self.run_id} (issue {self.production_day}): {len(made)} product(s) made, "
-                f"{len(self.failed)} failed, {len(self.skipped)} up to date")
+        """One readable line: every day asked for, and what became of it."""
+        text = (f"run {self.run_id} (issue {self.production_day}): {self.asked} day(s) asked, "
+                f"{len(self.made)} made, {len(self.up_to_date)} up to date, "
+                f"{len(self.failed)} failed, {len(self.busy)} held by another process")
         if self.failed:
             text += "; failed: " + "; ".join(f"{r.day} ({r.error})" for r in self.failed)
+        if self.busy:
+            text += ("; not made, held by another process: "
+                     + "; ".join(f"{r.day} ({r.error})" for r in self.busy))
         return text
+
+    def outcome(self) -> tuple[str, str | None]:
+        """The run's ledger status and note: ``failed`` when any day asked is unmade."""
+        if not self.unmade:
+            return "ok", None
+        return "failed", "; ".join(f"{r.day}: {r.status}: {r.error}" for r in self.unmade)
 
 
 def _clear_dead_claims(ledger: Ledger) -> int:
@@ -165,24 +224,55 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
     except BaseException as exc:
         ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    ledger.finish_run(run_id, "failed" if summary.failed else "ok",
-                      "; ".join(f"{r.day}: {r.error}" for r in summary.failed) or None)
+    ledger.finish_run(run_id, *summary.outcome())
     log.info(summary.line())
     return summary
 
 
 # --- reprocessing ---------------------------------------------------------------------------
 
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this worker process end when the process that started it ends, even by SIGKILL.
+
+    Run as the initializer of every worker process: a worker left behind by a killed
+    reprocess would go on claiming days and writing products nobody accounts for. On Linux
+    the kernel sends the worker SIGKILL when its parent dies (``PR_SET_PDEATHSIG``);
+    elsewhere, and as a second guard, a daemon thread exits the worker once its parent is
+    gone (checked every second).
+
+    Parameters
+    ----------
+    parent_pid : int
+        The parent's process id, as seen by the parent (``os.getpid()`` there).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the guard was set
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
 #: The Producer of this worker process (the model is loaded once per process).
 _WORKER_PRODUCER: list[Producer] = []
 
 
 def _worker_make(config: OpsConfig, day: dt.date, production_day: dt.date,
-                 run_id: int) -> DayResult:
+                 run_id: int, force: bool = False) -> DayResult:
     """Make one final product in a worker process (its Producer is built once)."""
     if not _WORKER_PRODUCER or _WORKER_PRODUCER[0].config != config:
         _WORKER_PRODUCER[:] = [Producer(config)]
-    return _WORKER_PRODUCER[0].make(day, production_day, final=True, run_id=run_id)
+    return _WORKER_PRODUCER[0].make(day, production_day, final=True, run_id=run_id,
+                                    force=force)
 
 
 def _results(futures: Iterable, total: int, progress: bool,
@@ -243,13 +333,15 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     try:
         if dask is not None:
             summary.results = _on_dask(config, todo, production_day, run_id, dask, workers,
-                                       progress)
+                                       progress, force)
         elif workers > 1:
             # fresh interpreters, not forks: a fork of a process that has run OpenMP code
             # (torch) aborts, and one of a threaded process (ONNX Runtime) may deadlock
             with ProcessPoolExecutor(max_workers=workers,
-                                     mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = [pool.submit(_worker_make, config, d, production_day, run_id)
+                                     mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=die_with_parent,
+                                     initargs=(os.getpid(),)) as pool:
+                futures = [pool.submit(_worker_make, config, d, production_day, run_id, force)
                            for d in todo]
                 summary.results = _results(as_completed(futures), len(todo), progress,
                                            lambda f: f.result())
@@ -257,19 +349,18 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
             producer = producer or Producer(config, ledger)
             summary.results = _results(todo, len(todo), progress,
                                        lambda d: producer.make(d, production_day, final=True,
-                                                               run_id=run_id))
+                                                               run_id=run_id, force=force))
     except BaseException as exc:
         ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
     summary.results.sort(key=lambda r: r.day)
-    ledger.finish_run(run_id, "failed" if summary.failed else "ok",
-                      "; ".join(f"{r.day}: {r.error}" for r in summary.failed) or None)
+    ledger.finish_run(run_id, *summary.outcome())
     log.info(summary.line())
     return summary
 
 
 def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, run_id: int,
-             address: str, workers: int, progress: bool) -> list[DayResult]:
+             address: str, workers: int, progress: bool, force: bool) -> list[DayResult]:
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import as_completed as dask_completed
@@ -284,7 +375,8 @@ def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, ru
         client = Client(address)
     try:
         futures = client.map(_worker_make, [config] * len(days), days,
-                             [production_day] * len(days), [run_id] * len(days), pure=False)
+                             [production_day] * len(days), [run_id] * len(days),
+                             [force] * len(days), pure=False)
         return _results(dask_completed(futures), len(days), progress, lambda f: f.result())
     finally:
         client.close()
