@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import signal
 import subprocess
 import sys
@@ -227,3 +228,25 @@ def test_simulation_options_need_simulate_from_and_a_feed_with_files(tmp_path, t
                                        "2012-10-16", "--feed", str(empty)])
     assert result.exit_code == 2
     assert f"feed folder {empty} holds no along-track or GHRSST file" in result.stderr
+
+
+def test_runs_that_did_not_start_are_logged_in_the_daemons_words(caplog):
+    from apscheduler.events import (
+        EVENT_JOB_MAX_INSTANCES,
+        EVENT_JOB_MISSED,
+        JobExecutionEvent,
+        JobSubmissionEvent,
+    )
+
+    from varnet.operational.daemon import log_scheduler_event
+
+    due = dt.datetime(2012, 10, 21, 6, 30, tzinfo=dt.UTC)
+    with caplog.at_level(logging.WARNING, logger="varnet.ops.daemon"):
+        log_scheduler_event(JobSubmissionEvent(EVENT_JOB_MAX_INSTANCES, "daily", "default",
+                                               [due]), 60)
+        log_scheduler_event(JobExecutionEvent(EVENT_JOB_MISSED, "daily", "default", due), 60)
+    busy, missed = (r.getMessage() for r in caplog.records)
+    assert busy.startswith("the daily run due at 2012-10-21 06:30 UTC did not start: the "
+                           "previous run is still making products")
+    assert "schedule.misfire_grace_minutes = 60" in missed
+    assert "<locals>" not in busy + missed

@@ -92,6 +92,7 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
     varnet.operational.feed.FeedError
         If the simulation's feed folder is missing or holds no observation file.
     """
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.interval import IntervalTrigger
@@ -145,6 +146,9 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
         scheduler = BackgroundScheduler(timezone="UTC")
         scheduler.add_job(job, trigger, id="daily", coalesce=True, max_instances=1,
                           misfire_grace_time=config.schedule.misfire_grace_minutes * 60)
+        grace = config.schedule.misfire_grace_minutes
+        scheduler.add_listener(lambda event: log_scheduler_event(event, grace),
+                               EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
         try:
             job()  # catch up at once
             scheduler.start()
@@ -160,6 +164,32 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
                 pass
             _restore_signal_handlers(previous)
             log.info("daemon stopped")
+
+
+def log_scheduler_event(event: object, grace_minutes: int) -> None:
+    """Say in the daemon's words why a scheduled run did not start.
+
+    APScheduler's own warnings name an internal job (``run_daemon.<locals>.job``); its
+    loggers are kept to errors and these lines replace them.
+
+    Parameters
+    ----------
+    event : apscheduler.events.JobSubmissionEvent or JobExecutionEvent
+        A ``EVENT_JOB_MAX_INSTANCES`` or ``EVENT_JOB_MISSED`` event.
+    grace_minutes : int
+        ``schedule.misfire_grace_minutes`` of the configuration.
+    """
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+
+    if event.code == EVENT_JOB_MAX_INSTANCES:
+        due = ", ".join(f"{t:%Y-%m-%d %H:%M} UTC" for t in event.scheduled_run_times)
+        log.warning("the daily run due at %s did not start: the previous run is still making "
+                    "products; the next run catches up the days it leaves", due)
+    elif event.code == EVENT_JOB_MISSED:
+        log.warning("the daily run due at %s was missed by more than "
+                    "schedule.misfire_grace_minutes = %d (the machine was asleep or busy); "
+                    "the next run catches up the days it leaves",
+                    f"{event.scheduled_run_time:%Y-%m-%d %H:%M} UTC", grace_minutes)
 
 
 def _install_signal_handlers(stop: threading.Event) -> dict[int, object]:
