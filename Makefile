@@ -31,7 +31,7 @@ TEST_END := 2012-12-02
 
 demo: venv $(OUT)/osse/truth.nc
 	rm -rf $(OUT)/ops
-	mkdir -p $(OUT)/ops/inbox
+	$(BIN)/varnet-ops init --config configs/ops-demo.toml
 	cp $(OUT)/osse/alongtrack/*.nc $(OUT)/osse/sst/l4/*.nc $(OUT)/ops/inbox/
 	$(BIN)/varnet-ops ingest --config configs/ops-demo.toml --quiet
 	$(BIN)/varnet-ops reprocess --config configs/ops-demo.toml --start $(TEST_START) \

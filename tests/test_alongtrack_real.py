@@ -124,7 +124,8 @@ def cmems_l3_1hz(path: Path, *, platform: str = "Jason-3", times: np.ndarray | N
 def env(tmp_path):
     settings = IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
                               quarantine=tmp_path / "quarantine")
-    settings.inbox.mkdir()
+    for folder in (settings.inbox, settings.archive, settings.quarantine):
+        folder.mkdir()
     with Ledger(tmp_path / "state" / "ledger.sqlite") as ledger:
         yield settings, ledger
 

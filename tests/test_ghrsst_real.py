@@ -191,7 +191,8 @@ def _acspo(folder: Path, quality: np.ndarray | None = None) -> tuple[Path, dict]
 def _ingest_one(tmp_path: Path, source: Path, **settings: object):
     """Ingest ``source`` (copied into a fresh inbox); returns its outcome."""
     inbox = tmp_path / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    for folder in (inbox, tmp_path / "archive", tmp_path / "quarantine"):
+        folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(source, inbox / source.name)
     config = IngestSettings(inbox=inbox, archive=tmp_path / "archive",
                             quarantine=tmp_path / "quarantine", **settings)

@@ -165,10 +165,10 @@ def test_status_prints_the_last_run_and_the_missing_days(tmp_path, tiny_ocean, m
     run = runner.invoke(main, ["run", "--config", str(ops.toml), "--day", str(TODAY),
                                "--quiet"])
     assert run.exit_code == 1, run.output  # some days failed, the others were made
-    assert "1 product(s) made, 2 failed" in run.stdout
+    assert "3 day(s) asked, 1 made, 0 up to date, 2 failed, 0 held by another" in run.stdout
 
     text = runner.invoke(main, ["status", "--config", str(ops.toml), "--day", str(TODAY)])
-    assert text.exit_code == 0, text.output
+    assert text.exit_code == 1, text.output  # days are missing: monitoring must see it
     lines = text.stdout.splitlines()
     assert lines[0] == f"status on {TODAY}"
     assert lines[1].startswith("last run: #1 daily failed, started ")
@@ -179,7 +179,7 @@ def test_status_prints_the_last_run_and_the_missing_days(tmp_path, tiny_ocean, m
 
     out = runner.invoke(main, ["status", "--config", str(ops.toml), "--day", str(TODAY),
                                "--json"])
-    assert out.exit_code == 0, out.output
+    assert out.exit_code == 1, out.output  # the same days are missing in JSON
     report = json.loads(out.stdout)
     assert report["missing"] == [str(TODAY - 2 * ONE), str(TODAY - ONE)]
     assert report["last_run"]["status"] == "failed" and report["last_run"]["id"] == 1

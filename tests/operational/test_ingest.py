@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import errno
 import logging
 import os
+import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,14 +17,16 @@ import netCDF4
 import numpy as np
 import pytest
 
-from varnet.config import dump_toml
+from varnet.config import ConfigError, dump_toml
 from varnet.inputs import find_input_files
+from varnet.io import atomic as atomic_module
+from varnet.io.atomic import NoSpaceError, atomic_dataset, atomic_path
 from varnet.io.names import alongtrack_filename, ghrsst_filename
 from varnet.io.writers import write_alongtrack, write_sst
 from varnet.operational import ingest as ingest_module
-from varnet.operational.config import RegionConfig, load_ops_config
+from varnet.operational.config import RegionConfig, create_folders, load_ops_config
 from varnet.operational.ingest import IngestSettings, ingest
-from varnet.operational.ledger import InstanceLock, Ledger, LockHeldError
+from varnet.operational.ledger import InstanceLock, Ledger, LedgerError, LockHeldError
 
 TODAY = dt.date(2020, 1, 10)
 DAY = dt.date(2020, 1, 5)
@@ -81,7 +86,8 @@ OTHER_SST = "20200105120000-OTHER-L4_GHRSST-SSTfnd-TEST-v02.0-fv01.0.nc"
 def env(tmp_path):
     settings = IngestSettings(inbox=tmp_path / "inbox", archive=tmp_path / "archive",
                               quarantine=tmp_path / "quarantine", region=REGION)
-    settings.inbox.mkdir()
+    for folder in (settings.inbox, settings.archive, settings.quarantine):
+        folder.mkdir()
     with Ledger(tmp_path / "state" / "ledger.sqlite") as ledger:
         yield settings, ledger
 
@@ -177,7 +183,7 @@ def test_ingest_from_an_ops_config(tmp_path):
     }
     (tmp_path / "ops.toml").write_text(dump_toml(config))
     cfg = load_ops_config(tmp_path / "ops.toml")
-    (tmp_path / "in").mkdir()
+    create_folders(cfg)
     track(tmp_path / "in")
     track(tmp_path / "in", mission="al")
     report = ingest(cfg, today=TODAY)
@@ -513,3 +519,403 @@ def test_archived_file_missing_is_archived_again(env):
     (outcome,) = run(env).outcomes
     assert outcome.action == "archived" and archived.is_file()
     assert [r.status for r in ledger.find_inputs()] == ["superseded", "ok"]
+
+
+# --------------------------------------------------------------------------------------------
+# input hygiene: size, sparse files, folders named like files, permissions, full disks
+
+
+def _never(*args, **kwargs):
+    raise AssertionError("this entry must not be read")
+
+
+def _note(dest: Path) -> str:
+    return dest.with_name(dest.name + ".reason.txt").read_text()
+
+
+def test_a_file_over_the_size_limit_is_moved_unread_with_a_note(env, monkeypatch, caplog):
+    settings, ledger = env
+    good = track(settings.inbox)
+    big = settings.inbox / alongtrack_filename("nrt", "s3a", DAY, DAY + dt.timedelta(1))
+    big.write_bytes(np.random.default_rng(1).bytes(300_000))
+    inode = big.stat().st_ino
+    assert good.stat().st_size < 100_000
+    real_sha256 = ingest_module._sha256
+    monkeypatch.setattr(ingest_module, "_sha256",
+                        lambda p: _never() if p.name == big.name else real_sha256(p))
+    with caplog.at_level(logging.INFO, logger="varnet.ops.ingest"):
+        outcomes = by_name(run(env, max_input_bytes=100_000))
+    assert outcomes[good.name].action == "archived"
+    outcome = outcomes[big.name]
+    assert outcome.action == "quarantined" and outcome.sha256 is None
+    dest = settings.quarantine / "20200110" / big.name
+    assert outcome.destination == dest and dest.stat().st_ino == inode  # moved, not copied
+    note = _note(dest)
+    for text in ("too large: 300000 bytes", "limit of 100000 bytes", "production.max_input_mb",
+                 "raise production.max_input_mb", "not read nor copied", "size: 300000 bytes"):
+        assert text in note, text
+    (row,) = ledger.find_inputs(original_name=big.name)
+    assert (row.status, row.sha256, row.size, row.path) == (
+        "quarantined", ingest_module.UNREAD, 300_000, str(dest))
+    assert files_under(settings.inbox) == []
+    assert [r.levelno for r in caplog.records if big.name in r.getMessage()] == [
+        logging.WARNING]
+
+
+@pytest.mark.parametrize("limit, expected", [
+    (None, "too large: 53687091200 bytes (53.7 GB), above the limit of 2000000000 bytes"),
+    (10**12, "sparse file: 53687091200 bytes long"),
+])
+def test_a_huge_sparse_file_is_moved_at_once_never_hashed_nor_copied(env, monkeypatch, limit,
+                                                                     expected):
+    settings, ledger = env
+    sparse = settings.inbox / alongtrack_filename("nrt", "s3a", DAY, DAY + dt.timedelta(1))
+    with open(sparse, "wb") as f:
+        f.truncate(50 * 2**30)  # 50 GiB of holes: no disk used
+    info = sparse.stat()
+    if info.st_blocks * 512 >= info.st_size // 2:
+        pytest.skip("this file system does not make sparse files")
+    monkeypatch.setattr(ingest_module, "_sha256", _never)
+    monkeypatch.setattr(ingest_module, "_copy_to_temp", _never)
+    (outcome,) = run(env, **({} if limit is None else {"max_input_bytes": limit})).outcomes
+    assert outcome.action == "quarantined" and expected in outcome.reason
+    assert outcome.destination.stat().st_ino == info.st_ino
+    assert expected in _note(outcome.destination)
+    assert ledger.find_inputs(original_name=sparse.name)[0].sha256 == ingest_module.UNREAD
+    assert files_under(settings.inbox) == []
+
+
+def test_a_real_file_is_not_sparse(tmp_path):
+    dense = tmp_path / "dense.nc"
+    dense.write_bytes(np.random.default_rng(2).bytes(3 * 2**20))
+    settings = IngestSettings(inbox=tmp_path, archive=tmp_path / "a", quarantine=tmp_path / "q")
+    assert ingest_module._size_problem(dense, dense.lstat(), settings) is None
+    small = tmp_path / "small.nc"
+    with open(small, "wb") as f:
+        f.truncate(2**19)  # sparse, but too small to matter
+    assert ingest_module._size_problem(small, small.lstat(), settings) is None
+
+
+def test_a_file_too_large_with_an_unsafe_name_is_not_read_either(env, monkeypatch):
+    settings, _ = env
+    odd = settings.inbox / "x..y.nc"
+    odd.write_bytes(bytes(5000))
+    monkeypatch.setattr(ingest_module, "_sha256", _never)
+    (outcome,) = run(env, max_input_bytes=1000).outcomes
+    assert outcome.action == "quarantined"
+    assert "unsafe file name" in outcome.reason and "too large: 5000 bytes" in outcome.reason
+
+
+def test_an_unread_entry_stays_in_the_inbox_when_the_quarantine_is_elsewhere(env, monkeypatch,
+                                                                             caplog):
+    settings, ledger = env
+    big = settings.inbox / alongtrack_filename("nrt", "s3a", DAY, DAY + dt.timedelta(1))
+    big.write_bytes(bytes(5000))
+
+    def cross_device(src, dst):
+        raise OSError(18, "Invalid cross-device link", str(src), None, str(dst))
+
+    monkeypatch.setattr(os, "rename", cross_device)
+    monkeypatch.setattr(ingest_module, "_copy_to_temp", _never)  # never copied densely
+    (outcome,) = run(env, max_input_bytes=1000).outcomes
+    assert outcome.action == "error"
+    assert "too large: 5000 bytes" in outcome.reason
+    assert "another file system" in outcome.reason and "left in the inbox" in outcome.reason
+    assert big.exists()
+    assert files_under(settings.quarantine) == []  # no note without its file
+    assert ledger.find_inputs() == []
+    assert any(r.levelno == logging.ERROR and big.name in r.getMessage()
+               for r in caplog.records)
+
+
+def test_hashing_a_large_file_is_announced(env, monkeypatch, caplog):
+    settings, _ = env
+    good = track(settings.inbox)
+    monkeypatch.setattr(ingest_module, "_HASH_LOG_BYTES", 1000)
+    with caplog.at_level(logging.INFO, logger="varnet.ops.ingest"):
+        run(env)
+    messages = [r.getMessage() for r in caplog.records]
+    hashing = [i for i, m in enumerate(messages) if m.startswith(f"hashing {good.name} (")]
+    archived = [i for i, m in enumerate(messages) if m.startswith(f"archived {good.name}")]
+    assert hashing and archived and hashing[0] < archived[0]
+
+
+@pytest.mark.parametrize("name", [
+    "nrt_global_j3_phy_l3_20230101_20230102.nc",
+    "dt_gulfstream_alg_phy_l3_20161201-20180131_285-315_23-53.nc",
+    "20200105120000-UKMO-L4_GHRSST-SSTfnd-OSTIA-GLOB-v02.0-fv02.0.nc",
+])
+def test_a_folder_named_like_an_observation_file_is_quarantined_whole(env, name):
+    settings, ledger = env
+    folder = settings.inbox / name
+    folder.mkdir()
+    inside = track(folder)  # a good file, but inside a folder that pretends to be a file
+    (settings.inbox / "sub").mkdir()  # other sub-folders are searched as before
+    other = track(settings.inbox / "sub", mission="s3a")
+    outcomes = by_name(run(env))
+    assert outcomes[other.name].action == "archived"
+    assert inside.name not in outcomes
+    outcome = outcomes[name]
+    assert outcome.action == "quarantined"
+    assert outcome.reason.startswith("a directory named like an observation file")
+    dest = settings.quarantine / "20200110" / name
+    assert outcome.destination == dest and dest.is_dir()
+    assert (dest / inside.name).is_file()  # moved whole, untouched
+    assert "a directory named like an observation file" in _note(dest)
+    (row,) = ledger.find_inputs(original_name=name)
+    assert row.status == "quarantined" and row.sha256 == ingest_module.UNREAD
+    assert not folder.exists()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("mode, expected", [(0o600, 0o600), (0o640, 0o640), (0o644, 0o644),
+                                            (0o666, 0o644), (0o755, 0o644), (0o400, 0o600)])
+def test_copies_keep_the_read_permissions_of_the_delivered_file(env, mode, expected):
+    settings, _ = env
+    good = track(settings.inbox)
+    bad = _corrupt(settings.inbox)
+    for path in (good, bad):
+        path.chmod(mode)
+    outcomes = by_name(run(env))
+    archived, quarantined = outcomes[good.name], outcomes[bad.name]
+    assert (archived.action, quarantined.action) == ("archived", "quarantined")
+    for outcome in (archived, quarantined):
+        assert stat_mode(outcome.destination) == expected & ~_umask(), outcome
+
+
+def stat_mode(path: Path) -> int:
+    return path.stat().st_mode & 0o7777
+
+
+def test_a_split_extraction_keeps_the_permissions_of_the_extraction(env):
+    settings, _ = env
+    days = [DAY - dt.timedelta(1), DAY]
+    times = np.concatenate([np.datetime64(d.isoformat(), "m") + np.arange(15) * np.timedelta64(
+        60, "m") for d in days])
+    extraction = track(settings.inbox, times=times, product="dt",
+                       name="dt_gulfstream_j3_phy_l3_20200104-20200105_285-315_23-53.nc")
+    extraction.chmod(0o600)
+    report = run(env)
+    assert [o.action for o in report.outcomes] == ["archived", "archived"]
+    assert all(stat_mode(o.destination) == 0o600 for o in report.outcomes)
+
+
+# --------------------------------------------------------------------------------------------
+# a full disk says so
+
+
+def _enospc_on_temporaries(monkeypatch, folder: Path) -> None:
+    """``os.write`` fails with ENOSPC on the hidden temporary files under ``folder``."""
+    real = os.write
+
+    def write(fd, data):
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        if target.startswith(str(folder)) and target.endswith(".tmp"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("where", ["archive", "quarantine"])
+def test_a_full_disk_says_no_space_left_and_leaves_the_file_in_the_inbox(env, monkeypatch,
+                                                                         caplog, where):
+    settings, ledger = env
+    path = track(settings.inbox) if where == "archive" else _corrupt(settings.inbox)
+    _enospc_on_temporaries(monkeypatch, getattr(settings, where))
+    (outcome,) = run(env).outcomes
+    assert outcome.action == "error"
+    folder = (settings.archive / "alongtrack" / "2020" / "01" if where == "archive"
+              else settings.quarantine / "20200110")
+    assert f"no space left on device in {folder} (copying {path.name}" in outcome.reason
+    assert "Permission denied" not in outcome.reason
+    assert path.exists()  # left for the next run
+    assert ledger.find_inputs() == []
+    for root in (settings.archive, settings.quarantine):  # nothing half-written left
+        assert not [p for p in files_under(root) if p.name.endswith(".tmp")]
+    assert any("no space left on device" in r.getMessage() for r in caplog.records)
+    monkeypatch.undo()
+    assert [o.action for o in run(env).outcomes] == [
+        "archived" if where == "archive" else "quarantined"]
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_full_ledger_disk_says_no_space_left(env, monkeypatch, wrapped):
+    settings, ledger = env
+    path = track(settings.inbox)
+
+    def full(*args, **kwargs):
+        error = sqlite3.OperationalError("database or disk is full")
+        if not wrapped:
+            raise error
+        raise LedgerError(f"{ledger.path}: the ledger failed ({error})") from error
+
+    monkeypatch.setattr(ledger, "record_input", full)
+    (outcome,) = run(env).outcomes
+    assert outcome.action == "error"
+    assert f"no space left on device in {ledger.path.parent}" in outcome.reason
+    assert path.exists()
+    assert files_under(settings.archive) == []
+
+
+def test_atomic_writes_on_a_full_disk_say_so_and_leave_nothing(tmp_path):
+    target = tmp_path / "out" / "status.json"
+    target.parent.mkdir()
+    target.write_text("previous")
+    with pytest.raises(NoSpaceError, match=re.escape(
+            f"no space left on device in {target.parent} (writing status.json)")) as caught:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+    assert caught.value.one_line().startswith("error: no space left on device in ")
+    assert target.read_text() == "previous"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["status.json"]
+
+
+def test_netcdf_permission_denied_on_a_full_disk_is_no_space(tmp_path, monkeypatch):
+    """netCDF-C reports any failure of HDF5 to create a file, a full disk too, as EACCES."""
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(atomic_module.netCDF4, "Dataset", denied)
+    real_statvfs = os.statvfs
+    full = {"on": True}
+
+    def statvfs(path):
+        st = real_statvfs(path)
+        return os.statvfs_result((st.f_bsize, st.f_frsize, st.f_blocks, 0, 0, st.f_files,
+                                  st.f_ffree, st.f_favail, st.f_flag, st.f_namemax)
+                                 ) if full["on"] else st
+
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    with pytest.raises(NoSpaceError, match=re.escape(
+            f"no space left on device in {tmp_path} (writing product.nc): 0 bytes free")):
+        with atomic_dataset(tmp_path / "product.nc"):
+            pass
+    full["on"] = False  # space enough: a real permission problem stays one
+    with pytest.raises(PermissionError, match="Permission denied"):
+        with atomic_dataset(tmp_path / "product.nc"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# folders: never created on the fly; `varnet-ops init` creates them
+
+
+def test_a_missing_folder_is_an_error_naming_its_key(env, tmp_path):
+    settings, _ = env
+    track(settings.inbox)
+    for key in ("inbox", "archive", "quarantine"):
+        missing = tmp_path / f"typo-{key}"
+        with pytest.raises(ConfigError, match=re.escape(
+                f"paths.{key}: folder {missing} does not exist; create it with "
+                "`varnet-ops init --config")):
+            run(env, **{key: missing})
+        assert not missing.exists()
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    with pytest.raises(ConfigError, match=r"paths\.archive: folder .* is not a folder"):
+        run(env, archive=not_a_folder)
+    assert len(files_under(settings.inbox)) == 1  # nothing was done
+    report = run(env, archive=tmp_path / "made" / "archive", create_missing=True)
+    assert [o.action for o in report.outcomes] == ["archived"]
+    assert (tmp_path / "made" / "archive").is_dir()
+
+
+def _ops_config(tmp_path: Path, **paths: object) -> Path:
+    config = {
+        "name": "test",
+        "region": {"lat_min": 32.05, "lon_min": -65.95, "resolution_deg": 0.1, "nlat": 20,
+                   "nlon": 20},
+        "model": {"path": "m.onnx"},
+        "paths": {"inbox": "ops/in", "archive": "ops/arch", "quarantine": "ops/q",
+                  "products": "ops/p", "state": "ops/state", **paths},
+    }
+    tmp_path.mkdir(exist_ok=True)
+    path = tmp_path / "ops.toml"
+    path.write_text(dump_toml(config))
+    return path
+
+
+def test_ingest_of_a_configuration_checks_every_folder_before_anything(tmp_path):
+    config = load_ops_config(_ops_config(tmp_path))
+    with pytest.raises(ConfigError, match=r"paths.inbox: folder .*ops/in does not exist"):
+        ingest(config, today=TODAY)
+    assert not (tmp_path / "ops").exists()  # no ledger, no lock, no folder made
+    create_folders(config)
+    os.rmdir(config.paths.products)
+    with pytest.raises(ConfigError, match=r"paths.products: folder .*ops/p does not exist"):
+        ingest(config, today=TODAY)
+    created = load_ops_config(_ops_config(tmp_path / "auto", create_missing=True))
+    assert ingest(created, today=TODAY).outcomes == ()
+    assert all(Path(getattr(created.paths, k)).is_dir()
+               for k in ("inbox", "archive", "quarantine", "products", "state"))
+
+
+def test_varnet_ops_init_creates_the_folders_and_ingest_then_runs(tmp_path):
+    from click.testing import CliRunner
+
+    from varnet.operational import cli
+
+    toml = _ops_config(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli.main, ["ingest", "--config", str(toml), "--quiet"])
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"error: configuration: {toml}: paths.inbox: folder "
+                           f"{tmp_path}/ops/in does not exist; create it with `varnet-ops init "
+                           "--config")
+    result = runner.invoke(cli.main, ["init", "--config", str(toml)])
+    assert result.exit_code == 0, result.output
+    for key in ("inbox", "archive", "quarantine", "products"):
+        assert f"created paths.{key}" in result.output
+    assert result.output.count("created paths.") + result.output.count("exists  paths.") == 5
+    assert (tmp_path / "ops" / "state").is_dir() and (tmp_path / "ops" / "in").is_dir()
+    again = runner.invoke(cli.main, ["init", "--config", str(toml)])
+    assert again.exit_code == 0 and "nothing to do" in again.output
+    assert again.output.count("exists  paths.") == 5
+    track(tmp_path / "ops" / "in")
+    result = runner.invoke(cli.main, ["ingest", "--config", str(toml), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "1 file: 1 archived" in result.output or "1 file: 1 quarantined" in result.output
+    (tmp_path / "ops" / "p").rmdir()
+    (tmp_path / "ops" / "p").write_text("")
+    bad = runner.invoke(cli.main, ["init", "--config", str(toml)])
+    assert bad.exit_code == 2 and "paths.products: folder" in bad.output
+    assert "is not a folder" in bad.output
+
+
+def test_the_new_keys_are_checked_and_reach_ingest(tmp_path):
+    config = load_ops_config(_ops_config(tmp_path))
+    assert config.paths.create_missing is False
+    assert config.production.max_input_mb == 2000
+    settings = IngestSettings.from_config(config)
+    assert settings.max_input_bytes == 2 * 10**9 == ingest_module.DEFAULT_MAX_INPUT_BYTES
+    assert settings.create_missing is False
+    path = _ops_config(tmp_path)
+    text = path.read_text() + "\n[production]\nmax_input_mb = 0\n"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"production.max_input_mb: must be >= 1 MB, got 0"):
+        load_ops_config(path)
+    for name in ("ops-demo.toml", "ops-demo-nrt.toml"):
+        demo = load_ops_config(Path(__file__).resolve().parents[2] / "configs" / name)
+        assert demo.production.max_input_mb == 2000 and demo.paths.create_missing is False
+
+
+def test_varnet_ops_ingest_creates_nothing_when_a_folder_is_missing(tmp_path):
+    from click.testing import CliRunner
+
+    from varnet.operational import cli
+
+    toml = _ops_config(tmp_path)
+    result = CliRunner().invoke(cli.main, ["ingest", "--config", str(toml), "--quiet"])
+    assert result.exit_code == 2
+    assert not (tmp_path / "ops").exists()

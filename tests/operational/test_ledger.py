@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import logging
 import multiprocessing
 import os
 import pickle
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from varnet.operational.config import ModelConfig, OpsConfig, PathsConfig, RegionConfig
 from varnet.operational.ledger import (
     InstanceLock,
     Ledger,
     LedgerError,
     LockHeldError,
+    config_region_key,
     daemon_lock,
     parse_timestamp,
+    region_key,
     utc_now,
 )
+from varnet.operational.ledger_schema import LATEST_VERSION, SCHEMA_V1
 
 D = dt.date(2020, 1, 10)
 
@@ -73,7 +82,8 @@ def test_wal_mode_schema_and_timestamps(ledger):
 def test_not_a_ledger_is_a_clear_error(tmp_path):
     bad = tmp_path / "ledger.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(LedgerError, match="cannot open the ledger"):
+    with pytest.raises(LedgerError, match="not a varnet ledger: it holds text starting "
+                       "'this is not sqlite"):
         Ledger(bad)
 
 
@@ -197,7 +207,7 @@ def test_interrupted_products(ledger):
     ledger.release(D)
     assert [p.product_day for p in ledger.interrupted_products()] == [D]
     assert ledger.mark_interrupted() == 1
-    assert ledger.product(D, _day(1)).status == "failed"
+    assert ledger.product(D, _day(1)).status == "interrupted"
     assert "interrupted" in ledger.product(D, _day(1)).error
 
 
@@ -423,3 +433,376 @@ def test_daemon_lock_across_processes(tmp_path):
     lock = InstanceLock(path)
     lock.acquire(timeout_s=5)
     lock.release()
+
+
+# --------------------------------------------------------------------------------------------
+# a guarded ledger: what is not a ledger is refused, never silently replaced
+
+
+def _fill(path: Path, n: int = 1500) -> None:
+    """A ledger of several hundred kB (so that damage hits data pages), closed."""
+    with Ledger(path) as led:
+        with led.transaction():
+            for i in range(n):
+                _add_input(led, f"f{i}.nc", D, f"{i:064x}")
+        led.checkpoint()
+
+
+def _refused(path: Path, *what: str, **kwargs) -> str:
+    with pytest.raises(LedgerError) as info:
+        Ledger(path, **kwargs)
+    message = str(info.value)
+    for text in what:
+        assert text in message, message
+    assert "\n" not in info.value.one_line()
+    return message
+
+
+def test_a_new_ledger_gets_the_newest_schema_version(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    Ledger(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        "2",)
+    conn.close()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]  # no leftovers
+
+
+def test_an_empty_file_is_refused_with_the_rebuild_command(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    path.touch()
+    _refused(path, "is empty (0 bytes)", "varnet-ops ledger rebuild --config")
+    assert path.stat().st_size == 0  # SQLite never got to re-initialise it
+
+
+def test_files_that_are_not_ledgers_are_refused_saying_what_they_are(tmp_path):
+    netcdf = tmp_path / "netcdf.sqlite"
+    netcdf.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 600)
+    _refused(netcdf, "not a varnet ledger: it holds an HDF5 / NetCDF-4 file")
+    zeros = tmp_path / "zeros.sqlite"
+    zeros.write_bytes(b"\x00" * 8192)
+    _refused(zeros, "zeros only")
+    other = tmp_path / "other.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE recipes (name TEXT)")
+    conn.commit()
+    conn.close()
+    _refused(other, "is an SQLite database but not a varnet ledger (its tables: recipes)",
+             "varnet-ops ledger rebuild")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "table dropped"])
+def test_a_damaged_ledger_is_a_one_line_ledger_error(tmp_path, damage):
+    path = tmp_path / "ledger.sqlite"
+    _fill(path)
+    size = path.stat().st_size
+    if damage == "truncated":
+        os.truncate(path, size // 2)
+    elif damage == "garbage":
+        with open(path, "r+b") as fh:
+            fh.seek(size // 2)
+            fh.write(os.urandom(16384))
+    else:
+        conn = sqlite3.connect(path)
+        conn.execute("DROP TABLE claims")
+        conn.commit()
+        conn.close()
+    message = _refused(path, str(path), "varnet-ops ledger rebuild")
+    assert "damaged" in message
+
+
+def test_a_newer_schema_and_a_missing_file_that_must_exist_are_refused(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    Ledger(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    _refused(path, "schema version 99 is newer", "upgrade varnet")
+    _refused(tmp_path / "gone.sqlite", "does not exist", "varnet-ops ledger rebuild",
+             create=False)
+    assert not (tmp_path / "gone.sqlite").exists()
+
+
+def test_processes_creating_a_ledger_at_once_share_one(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    opened, errors = [], []
+
+    def open_it() -> None:
+        try:
+            with Ledger(path) as led:
+                opened.append(led.counts())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and len(opened) == 8
+    assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(
+        ("-wal", "-shm"))) == ["ledger.sqlite"]
+
+
+def test_sqlite_failures_after_opening_are_ledger_errors(ledger):
+    with pytest.raises(LedgerError, match="no such table"), ledger.transaction() as conn:
+        conn.execute("SELECT * FROM nowhere")
+    _add_input(ledger, "a.nc", D, "s1")  # the connection is fine afterwards
+
+
+def _ops_config(root: Path) -> OpsConfig:
+    paths = {k: str(root / k) for k in ("inbox", "archive", "quarantine", "products", "state")}
+    return OpsConfig(name="test", region=RegionConfig(30.0, -60.0, 0.5, 4, 6),
+                     model=ModelConfig(path=str(root / "model.onnx")),
+                     paths=PathsConfig(**paths))
+
+
+def test_a_lost_ledger_is_recreated_only_for_a_new_state(tmp_path):
+    config = _ops_config(tmp_path)
+    Ledger.for_config(config).close()  # a new state: created
+    assert config.paths.ledger_file.is_file()
+    config.paths.ledger_file.unlink()
+    archived = Path(config.paths.archive) / "alongtrack" / "2020" / "01" / "a.nc"
+    archived.parent.mkdir(parents=True)
+    archived.write_bytes(b"x")
+    with pytest.raises(LedgerError, match="does not exist, but this state already holds files"
+                       ) as info:
+        Ledger.for_config(config)
+    assert str(archived) in str(info.value) and "varnet-ops ledger rebuild" in str(info.value)
+    assert not config.paths.ledger_file.exists()
+
+
+# --------------------------------------------------------------------------------------------
+# migrations
+
+
+def _v1_ledger(path: Path) -> None:
+    """A ledger as the version-1 releases left it, with a second final of one day (which
+    version 1 allowed), an interrupted product, one in progress and a running run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_V1)
+    conn.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    t = "2020-01-01T00:00:00.000000Z"
+    for i in range(-3, 4):
+        conn.execute("INSERT INTO inputs (path, original_name, kind, mission, data_day, "
+                     "production_day, sha256, size, ingested_at, status) VALUES (?, ?, "
+                     "'alongtrack', 'j3', ?, ?, ?, 10, ?, 'ok')",
+                     (f"/a/{i}.nc", f"{i}.nc", str(_day(i)), str(_day(i + 1)), f"s{i}", t))
+    conn.execute("INSERT INTO runs (kind, started, status, host, pid) VALUES ('daily', ?, "
+                 "'running', 'elsewhere', 1)", (t,))
+    used = json.dumps([{"name": f"{i}.nc", "path": f"/a/{i}.nc", "sha256": f"s{i}"}
+                       for i in (-2, 0, 1)])
+    rows = [(D, _day(1), "ok", None), (D, _day(3), "final", None), (_day(1), _day(3), "final",
+            None), (_day(1), _day(4), "final", None), (_day(2), _day(3), "failed",
+            "interrupted: its maker stopped before finishing"), (_day(2), _day(4), "failed",
+            "boom"), (_day(3), _day(4), "in-progress", None)]
+    for day, issue, status, error in rows:
+        conn.execute("INSERT INTO products (product_day, production_day, run_id, path, status, "
+                     "inputs_used, error, started_at, updated_at) VALUES (?, ?, 1, ?, ?, ?, ?, "
+                     "?, ?)", (str(day), str(issue), f"/p/{day}_{issue}.nc", status, used,
+                               error, t, t))
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_1_ledger_is_migrated_on_open(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    _v1_ledger(path)
+    with Ledger(path) as led:
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        conn.close()
+        statuses = {(p.product_day, p.production_day): p.status
+                    for d in range(4) for p in led.product_history(_day(d))}
+        assert statuses == {
+            (D, _day(1)): "ok", (D, _day(3)): "final", (_day(1), _day(3)): "replaced",
+            (_day(1), _day(4)): "final", (_day(2), _day(3)): "interrupted",
+            (_day(2), _day(4)): "failed", (_day(3), _day(4)): "in-progress"}
+        final = led.latest_product(D)
+        assert final.region == "" and final.window == (_day(-2), _day(1))
+        assert final.finished_at == final.updated_at and final.flags == ()
+        assert len(led.find_inputs()) == 7 and led.recent_runs()[0].pid_start is None
+        # the migrated ledger takes version 2's rules at once
+        assert led.claim(_day(1))
+        led.start_product(_day(1), _day(5))
+        with pytest.raises(LedgerError, match="a final product already exists"):
+            led.finish_product(_day(1), _day(5), path="/p/x.nc", inputs_used=[], final=True)
+    with Ledger(path) as again:  # opening a migrated ledger changes nothing
+        assert again.latest_product(D).status == "final"
+
+
+def test_a_failed_migration_leaves_the_ledger_as_it_was(tmp_path, monkeypatch):
+    from varnet.operational import ledger_schema
+
+    path = tmp_path / "ledger.sqlite"
+    _v1_ledger(path)
+
+    def broken(conn: sqlite3.Connection) -> None:
+        ledger_schema._migrate_1_to_2(conn)  # every table rebuilt, then:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setitem(ledger_schema.MIGRATIONS, 1, broken)
+    _refused(path, "cannot migrate the ledger from schema version 1 to 2", "left as it was")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert conn.execute("SELECT COUNT(*) FROM products WHERE status = 'final'").fetchone() == (
+        3,)
+    assert "region" not in {r[1] for r in conn.execute("PRAGMA table_info(products)")}
+    conn.close()
+    monkeypatch.undo()
+    Ledger(path).close()  # the real migration then succeeds
+
+
+# --------------------------------------------------------------------------------------------
+# one final per day, and finals that survive a killed re-make
+
+
+def test_one_final_per_day(ledger):
+    _make(ledger, D, _day(3), final=True)
+    assert ledger.claim(D)
+    ledger.start_product(D, _day(4))
+    with pytest.raises(LedgerError) as info:
+        ledger.finish_product(D, _day(4), path="/p/new.nc", inputs_used=[], final=True)
+    message = str(info.value)
+    assert f"product day {D}: a final product already exists (issue {_day(3)}, " in message
+    assert f"/products/{D}_{_day(3)}.nc" in message
+    assert ledger.product(D, _day(4)).status == "in-progress"  # nothing was recorded
+    ledger.finish_product(D, _day(4), path="/p/new.nc", inputs_used=[])  # not final: fine
+    ledger.release(D)
+    assert ledger.latest_product(D).production_day == _day(3)  # the final is served
+    assert ledger.finalize(D).production_day == _day(3)
+    with pytest.raises(LedgerError), ledger.transaction() as conn:  # the index says so too
+        conn.execute("UPDATE products SET status = 'final' WHERE production_day = ?",
+                     (str(_day(4)),))
+
+
+_KILLED_REMAKE = textwrap.dedent("""
+    import datetime, os, sys
+    from varnet.operational.ledger import Ledger
+    ledger = Ledger(sys.argv[1])
+    day, issue = (datetime.date.fromisoformat(a) for a in sys.argv[2:4])
+    run = ledger.start_run("reprocess")
+    assert ledger.claim(day)
+    ledger.start_product(day, issue, run_id=run, replace_final=True)
+    os._exit(0)  # killed before the new file exists: no finish, no release
+""")
+
+
+def _killed_remake(ledger: Ledger, day: dt.date, issue: dt.date) -> None:
+    subprocess.run([sys.executable, "-c", _KILLED_REMAKE, str(ledger.path), str(day),
+                    str(issue)], check=True)
+
+
+@pytest.mark.parametrize("issue", [3, 5], ids=["same production day", "later production day"])
+def test_a_killed_forced_remake_keeps_the_final(ledger, issue):
+    old = _make(ledger, D, _day(3), inputs=[_add_input(ledger, "a.nc", D, "s1")], final=True)
+    _killed_remake(ledger, D, _day(issue))
+    during = ledger.latest_product(D)  # while it is (was) being re-made: still served
+    assert (during.id, during.status, during.path) == (old.id, "final", old.path)
+    with Ledger(ledger.path) as new_process:  # what the next run does first
+        assert new_process.mark_interrupted() == 1
+        assert new_process.claims() == []
+        (run,) = new_process.recent_runs(1)
+        assert run.status == "interrupted" and "stopped before the run ended" in run.error
+    final = ledger.latest_product(D)
+    assert (final.id, final.status, final.path) == (old.id, "final", old.path)
+    assert final.inputs_used == old.inputs_used and final.started_at == old.started_at
+    assert final.remake_started_at is None
+    history = {p.production_day: p for p in ledger.product_history(D)}
+    if issue == 3:
+        assert list(history) == [_day(3)] and "was interrupted" in final.error
+    else:
+        assert history[_day(5)].status == "interrupted"
+    assert ledger.interrupted_products() == []
+
+
+def test_a_failed_remake_keeps_the_product_and_a_finished_one_replaces_it(ledger):
+    old = _make(ledger, D, _day(3), final=True)
+    assert ledger.claim(D)
+    ledger.start_product(D, _day(3), replace_final=True)
+    kept = ledger.fail_product(D, _day(3), "ONNX Runtime error")
+    assert (kept.status, kept.path) == ("final", old.path) and "ONNX Runtime error" in kept.error
+    run = ledger.start_run("reprocess")
+    ledger.start_product(D, _day(6), run_id=run, replace_final=True)
+    new = ledger.finish_product(D, _day(6), path="/p/new.nc", inputs_used=[], final=True)
+    ledger.release(D)
+    assert ledger.latest_product(D).id == new.id and new.replaces_id == old.id
+    replaced = ledger.product(D, _day(3))
+    assert replaced.status == "replaced" and f"final issue of {_day(6)}" in replaced.error
+    # the same production day re-made: one row, the new file, this run
+    assert ledger.claim(D)
+    ledger.start_product(D, _day(6), run_id=run)
+    again = ledger.finish_product(D, _day(6), path="/p/newer.nc", inputs_used=[], final=True)
+    assert (again.id, again.attempts, again.path, again.run_id) == (new.id, 2, "/p/newer.nc",
+                                                                    run)
+
+
+# --------------------------------------------------------------------------------------------
+# regions
+
+
+def test_products_are_seen_by_their_region_only(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    north, south = Ledger(path, region="north"), Ledger(path, region="south")
+    _make(north, D, _day(3), final=True)
+    assert south.latest_product(D) is None and south.missing_days(D, D) == [D]
+    _make(south, D, _day(3), final=True)  # its own final: no clash with the other region's
+    assert north.latest_product(D).region == "north"
+    assert south.latest_product(D).region == "south"
+    assert Ledger(path).region == ""  # no configuration has opened it
+    south.set_current_region()
+    assert Ledger(path).region == "south"  # a plain Ledger follows the configuration's
+
+
+def test_region_key_is_the_configurations(tmp_path):
+    config = _ops_config(tmp_path)
+    key = config_region_key(config)
+    assert len(key) == 16 and int(key, 16) >= 0
+    moved = dataclasses.replace(config, region=dataclasses.replace(config.region, lat_min=30.5))
+    renamed = dataclasses.replace(config, name="other")
+    assert len({key, config_region_key(moved), config_region_key(renamed)}) == 3
+    assert region_key("test", 30.0 + 1e-9, -60.0, 0.5, 4, 6) == key  # round-off is not a change
+    led = Ledger.for_config(config)
+    assert led.region == key and Ledger(config.paths.ledger_file).region == key
+
+
+# --------------------------------------------------------------------------------------------
+# stale finals
+
+
+def test_stale_finals(ledger):
+    a = _add_input(ledger, "a.nc", _day(-1), "s1")
+    b = _add_input(ledger, "b.nc", _day(1), "s2")
+    _make(ledger, D, _day(3), inputs=[a, b], final=True)
+    _make(ledger, _day(5), _day(8), inputs=[_add_input(ledger, "c.nc", _day(5), "s3")],
+          final=True)
+    assert ledger.latest_product(D).window == (_day(-1), _day(1))
+    assert ledger.stale_finals(_day(-5), _day(9)) == []
+    _add_input(ledger, "far.nc", _day(3), "s4")  # outside D's window
+    assert ledger.stale_finals(D, D) == []
+    late = _add_input(ledger, "late.nc", D, "s5", mission="s3a")  # arrives after the final
+    (stale,) = ledger.stale_finals(_day(-5), _day(9))
+    assert stale.day == D and stale.inputs == (late,)
+    assert stale.reason == (f"inputs changed after the final product (file late.nc archived "
+                            f"at {late.ingested_at})")
+    _make(ledger, _day(5), _day(9), inputs=[], final=False)  # not final: not stale-checked
+    ledger.set_input_status(_day_input(ledger, "c.nc").id, "superseded", reason="by c2.nc")
+    days = {s.day: s.reason for s in ledger.stale_finals(_day(-5), _day(9))}
+    assert days[_day(5)] == ("inputs changed after the final product (file c.nc it used is "
+                             "superseded: by c2.nc)")
+
+
+def _day_input(ledger: Ledger, name: str):
+    (record,) = ledger.find_inputs(original_name=name)
+    return record
+
+
+def test_finish_records_the_window_it_is_given(ledger):
+    assert ledger.claim(D)
+    ledger.start_product(D, _day(1))
+    rec = ledger.finish_product(D, _day(1), path="/p.nc", inputs_used=[],
+                                window=(_day(-10), _day(10)), flags=["no SST"])
+    assert rec.window == (_day(-10), _day(10)) and rec.flags == ("no SST",)
+    assert rec.finished_at is not None

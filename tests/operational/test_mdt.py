@@ -279,7 +279,8 @@ def test_a_product_without_mdt_says_why():
 
     def inputs(cells):
         empty = np.zeros((1, 2, 2), np.float32)
-        return ProductInputs([dt.date(2012, 10, 15)], empty, empty, empty, [], [], [], cells)
+        return ProductInputs([dt.date(2012, 10, 15)], empty, empty, empty, [], [], [],
+                             track_mdt=cells)
 
     assert _no_mdt(inputs(None)) == NO_MDT
     two = track_mdt_cells(_track([35.0, 36.0], [-63.0, -62.0], [0.1, 0.2]), LAT, LON)

@@ -185,11 +185,14 @@ def make_ops(root: Path, model: TinyModel, *, region: dict | None = None,
         "schedule": {"cron": NEVER, "misfire_grace_minutes": 1},
         "production": {"lag_days": 1, "reissue_days": 3, "workers": 1, **production},
     }
+    from varnet.operational.config import create_folders
+
     root.mkdir(parents=True, exist_ok=True)
-    (root / "inbox").mkdir(exist_ok=True)
     toml = root / "ops.toml"
     toml.write_text(dump_toml(mapping))
-    return Ops(root, toml, load_ops_config(toml))
+    config = load_ops_config(toml)
+    create_folders(config)  # the five folders, as `varnet-ops init` makes them
+    return Ops(root, toml, config)
 
 
 def share_archive(source: Ops, root: Path, model: TinyModel, **production: object) -> Ops:
@@ -387,7 +390,8 @@ def test_a_configured_mdt_file_and_inputs_without_mdt(tmp_path, tiny_ocean, mode
     ops = share_archive(made.ops, tmp_path / "file", model, mdt=str(mdt_path))  # same inputs
     producer = Producer(ops.config)
     assert producer.mdt is not None
-    result = producer.make(DAY, PRODUCTION, final=True)
+    # the shared ledger holds the day's final product, made with the inputs' MDT: re-made
+    result = producer.make(DAY, PRODUCTION, final=True, force=True)
     assert result.status == "final", result.error
     ds = read_product(result.path)
     assert ds.attrs["mdt_source"].startswith(
@@ -474,6 +478,43 @@ def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, ti
         assert error < 1e-5, f"{name}: max |ONNX product - PyTorch| = {error:.2e}"
 
 
+@pytest.mark.parametrize("region, minimum", [({"lat_min": 34.9 - 44.8}, 1), ({}, 10**7)])
+def test_a_window_without_enough_observations_in_the_region_fails_never_a_model_only_product(
+        tmp_path, tiny_ocean, model, region, minimum):
+    """The same cells moved 44.8 degrees south, where no satellite of the tiny ocean passes,
+    or a minimum above what the window holds: the day fails with the reason."""
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path, model, region=region, min_observations=minimum)
+    ops.deliver(alongtrack_files(ocean, dt.date(2012, 10, 7), dt.date(2012, 10, 24)))
+    assert ingest(ops.config).archived
+    result = Producer(ops.config).make(DAY, PRODUCTION, final=True)
+    assert result.status == "failed" and result.path is None
+    assert "along-track point(s) inside the region" in result.error
+    assert f"fewer than production.min_observations = {minimum}" in result.error
+    if minimum == 1:
+        assert ": 0 along-track point(s)" in result.error
+    with ops.ledger() as ledger:
+        assert ledger.latest_product(DAY) is None
+    assert ops.product_files() == []
+
+
+def test_a_changed_region_under_the_same_name_is_refused(tmp_path, tiny_ocean, model):
+    """Product files are named after the configuration's name: a region moved under the same
+    name would overwrite the other region's finals."""
+    ops = make_ops(tmp_path, model)
+    ops.deliver(window_files(tiny_ocean.out_dir, DAY))
+    assert ingest(ops.config).archived
+    assert Producer(ops.config).make(DAY, PRODUCTION, final=True).status == "final"
+    moved = make_ops(tmp_path, model, region={"lat_min": 35.1})  # same folders, 1 cell north
+    with pytest.raises(ConfigError, match=r"1 product\(s\) of another region under the "
+                       r"name 'tiny'; a changed region needs a name of its own"):
+        Producer(moved.config)
+    renamed = moved.toml.read_text().replace('name = "tiny"', 'name = "tiny-north"')
+    assert renamed != moved.toml.read_text()
+    moved.toml.write_text(renamed)
+    assert Producer(load_ops_config(moved.toml)).config.name == "tiny-north"
+
+
 def test_missing_days_are_listed_and_a_day_without_altimetry_fails(tmp_path, tiny_ocean,
                                                                    model):
     ocean = tiny_ocean.out_dir
@@ -491,6 +532,12 @@ def test_missing_days_are_listed_and_a_day_without_altimetry_fails(tmp_path, tin
     ds = open_product(gappy.path)
     assert ds.attrs["days_without_observations"] == "2012-10-14"
     assert ds.attrs["processing_status"] == "preliminary"
+    lines = ds.attrs["observations_in_region"].splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(d) for d in days(
+        DAY - dt.timedelta(days=1), DAY + dt.timedelta(days=1))]
+    points = {line.split(":")[0]: int(line.split()[1]) for line in lines}
+    assert points["2012-10-14"] == 0 and points["2012-10-15"] > 0 and points["2012-10-16"] > 0
+    assert all(line.endswith("SST on 100.0 % of cells") for line in lines)
 
     blind = dt.date(2012, 10, 20)  # window 19..21: no along-track file at all
     failed = producer.make(blind, PRODUCTION, final=False)

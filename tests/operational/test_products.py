@@ -28,6 +28,7 @@ from varnet.operational.products import (
     latest_filename,
     latest_products,
     parse_product_filename,
+    product_digest,
     product_filename,
     product_variables,
     read_product,
@@ -547,6 +548,25 @@ def test_writes_are_deterministic_and_replace_the_old_file(tmp_path):
     assert os.listdir(tmp_path / "a") == [a.name]
 
 
+def test_date_created_is_the_time_of_writing_and_the_digest_ignores_only_that(tmp_path):
+    """Without a production time the file says when it was written; two makings of the same
+    product then differ in bytes, never in content (product_digest)."""
+    before = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    a = write(tmp_path / "a", production_time=None)
+    after = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with netCDF4.Dataset(a) as nc:
+        created = dt.datetime.strptime(nc.date_created, "%Y-%m-%dT%H:%M:%SZ")
+        assert nc.history.startswith(nc.date_created)
+    assert before <= created <= after
+    b = write(tmp_path / "b", production_time=dt.datetime(2030, 1, 1))
+    assert a.read_bytes() != b.read_bytes()
+    assert product_digest(a) == product_digest(b)
+    data = fields()
+    data["uo"] = data["uo"] + np.float32(1e-3)
+    assert product_digest(write(tmp_path / "c", data=data)) != product_digest(b)
+    assert product_digest(write(tmp_path / "d", processing_status="final")) != product_digest(b)
+
+
 def test_failed_write_leaves_no_temporary_and_keeps_the_old_file(tmp_path, monkeypatch):
     path = write(tmp_path)
     before = path.read_bytes()
@@ -619,12 +639,12 @@ def test_provenance_normalises_inputs(tmp_path):
     assert p.days_without_observations == (DAY,)
     assert p.production_time == dt.datetime(2024, 3, 5, 6, 0)
     assert p.model_sha256 == SHA
-    # no production time: 00:00 UTC of the production day
+    # no production time: the time of writing (tested below), never the production day
     lat, lon = grid()
     path = write_product(tmp_path, "demo", DAY, PRODUCED, lat, lon, fields(),
                          ProductProvenance("m", SHA))
     attrs = read_product(path).attrs
-    assert attrs["date_created"] == "2024-03-05T00:00:00Z"
+    assert not attrs["date_created"].startswith(PRODUCED.isoformat())
     assert attrs["input_files"] == attrs["days_without_observations"] == ""
     data = tmp_path / "blob.bin"
     data.write_bytes(b"abc")

@@ -4,7 +4,6 @@ re-issue, catch-up)."""
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 import signal
@@ -31,6 +30,7 @@ from test_pipeline import (
 
 from varnet.operational.cli import main
 from varnet.operational.ingest import ingest
+from varnet.operational.products import product_digest
 from varnet.operational.runs import RunSummary, daily_run, reprocess
 from varnet.operational.status import status_report
 
@@ -44,7 +44,8 @@ def varnet_ops() -> str:
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The product's content digest: every variable and attribute but the time of writing."""
+    return product_digest(path)
 
 
 def check_consistent(ops: Ops, product_days: list[dt.date], production_day: dt.date) -> None:

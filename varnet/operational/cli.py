@@ -1,12 +1,14 @@
 """varnet-ops: daily SSH and surface-current products from incoming observation files.
 
 \b
+    varnet-ops init      --config ops.toml            create the configured folders
     varnet-ops ingest    --config ops.toml            file the inbox into the archive
     varnet-ops run       --config ops.toml [--day D]  one near-real-time run (ingest + products)
     varnet-ops reprocess --config ops.toml --start D --end D [--workers N] [--dask ADDRESS]
     varnet-ops daemon    --config ops.toml            the daily run on the cron schedule
     varnet-ops daemon    --config ops.toml --simulate-from D --feed DIR   shown on past data
     varnet-ops status    --config ops.toml            last run, products, what is missing
+    varnet-ops ledger rebuild --config ops.toml       the ledger again, from archive and products
     varnet-ops score     --config ops.toml --truth truth.nc --start D --end D
     varnet-ops drift     --config ops.toml --truth truth.nc --start D [--days 5]
 
@@ -40,19 +42,25 @@ def _setup_logging(quiet: bool) -> None:
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%dT%H:%M:%SZ")
     logging.Formatter.converter = __import__("time").gmtime
-    # the daemon logs its own runs and next run; APScheduler's warnings (misfires) still show
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # the daemon logs its own runs, its next run, and in its own words the runs that did not
+    # start (varnet.operational.daemon.log_scheduler_event); APScheduler's errors still show
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
-def _load(config_path: Path):
+def _load(config_path: Path, *, folders: bool = True):
+    """The configuration; with ``folders``, its folders checked (created only where
+    ``paths.create_missing``): a missing one stops the command with its key named."""
     from varnet.config import ConfigError
-    from varnet.operational.config import load_ops_config
+    from varnet.operational.config import load_ops_config, require_folders
 
     try:
-        return load_ops_config(config_path)
+        config = load_ops_config(config_path)
     except OSError as exc:
         raise ConfigError("--config", f"cannot read {config_path}: "
                           f"{exc.strerror or exc}") from None
+    if folders:
+        require_folders(config, config_path=config_path)
+    return config
 
 
 def _producer(config):
@@ -185,9 +193,15 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--day", type=_DAY, help="Report as of this production day (default today).")
 def status_command(config_path: Path, as_json: bool, day: dt.datetime | None) -> None:
-    """Last run, the products of the re-issue window, and what is missing and why."""
+    """Last run, the products of the re-issue window, and what is missing and why.
+
+    Exits with status 1 when a day of the re-issue window is missing (never made, failed or
+    interrupted), stale (its final product was made before an input of its window arrived
+    or was replaced) or flagged (its file is gone, a later issue or a re-make failed, or its
+    maker flagged it), 0 when every day is fine; 4 when the ledger cannot be trusted.
+    """
     from varnet.operational.ledger import Ledger
-    from varnet.operational.status import status_lines, status_report
+    from varnet.operational.status import exit_code, status_lines, status_report
 
     config = _load(config_path)
     report = status_report(config, Ledger.for_config(config), day.date() if day else None)
@@ -195,6 +209,7 @@ def status_command(config_path: Path, as_json: bool, day: dt.datetime | None) ->
         click.echo(json.dumps(report, indent=2))
     else:
         click.echo("\n".join(status_lines(report)))
+    sys.exit(exit_code(report))
 
 
 @main.command("score")
@@ -251,13 +266,62 @@ def drift_command(config_path: Path, truth_path: Path, start: dt.datetime, days:
                   quiet: bool) -> None:
     """Lagrangian skill: particles drifted with OpenDrift in the products, the truth and the
     OI's geostrophy; separation after 1, 3, 5 days and Liu-Weisberg skill (CSV, JSON, PNG)."""
-    from varnet.operational.drift import assess_drift
+    from varnet.operational.drift import assess_drift, require_opendrift
 
     _setup_logging(quiet)
     if spacing_km is not None and particles is not None:
         click.echo("error: give --spacing-km or --particles, not both", err=True)
         sys.exit(2)
+    require_opendrift()  # before anything else: without it nothing can be done
     config = _load(config_path)
     report = assess_drift(config, truth_path, start.date(), days, spacing_km=spacing_km,
                           particles=particles, out_dir=out_dir or Path(f"drift-{start:%Y%m%d}"))
     click.echo("\n".join(report.lines()))
+
+
+@main.command("init")
+@_CONFIG
+def init_command(config_path: Path) -> None:
+    """Create the configured folders (paths.inbox, archive, quarantine, products, state) where
+    missing; says what it created. Safe to run again. Other commands refuse to start while a
+    folder is missing (a typo in a path must not start an empty inbox or ledger)."""
+    from varnet.operational.config import create_folders
+
+    keys = ("inbox", "archive", "quarantine", "products", "state")
+    config = _load(config_path, folders=False)
+    existed = {key: Path(getattr(config.paths, key)).is_dir() for key in keys}
+    create_folders(config, config_path=config_path)
+    for key in keys:
+        state = "exists " if existed[key] else "created"
+        click.echo(f"{state} paths.{key:<10} {getattr(config.paths, key)}")
+    made = sum(not e for e in existed.values())
+    click.echo(f"{made} folder{'s' if made != 1 else ''} created" if made
+               else "every folder exists; nothing to do")
+
+
+@main.group("ledger", cls=_Group)
+def ledger_group() -> None:
+    """Look after the ledger ({state}/ledger.sqlite): rebuild it when lost or damaged."""
+
+
+@ledger_group.command("rebuild")
+@_CONFIG
+@click.option("--force", is_flag=True,
+              help="Rebuild even a ledger that opens fine (its runs, timings and failed "
+                   "attempts are not on disk and are lost; the file is kept aside).")
+@_QUIET
+def ledger_rebuild_command(config_path: Path, force: bool, quiet: bool) -> None:
+    """Rebuild a lost, emptied or damaged ledger from the archive, the quarantine and the
+    product files.
+
+    The old file is kept as ledger.sqlite.damaged-YYYYmmddTHHMMSS beside it. Refused while
+    a daemon or an ingest runs on the state folder (exit 3), and for a ledger that opens
+    fine unless --force (exit 2). Exits 1 when some file could not be read (listed), else 0.
+    """
+    from varnet.operational.rebuild import rebuild_ledger
+
+    _setup_logging(quiet)
+    config = _load(config_path)
+    report = rebuild_ledger(config, force=force)
+    click.echo("\n".join(report.lines()))
+    sys.exit(1 if report.unreadable else 0)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -42,7 +43,10 @@ __all__ = [
     "ProductionConfig",
     "RegionConfig",
     "ScheduleConfig",
+    "create_folders",
     "load_ops_config",
+    "require_folder",
+    "require_folders",
 ]
 
 #: ONNX Runtime execution providers the configuration may ask for.
@@ -181,6 +185,11 @@ class PathsConfig:
         The daily product files.
     state : str
         The ledger (``ledger.sqlite``), the locks and the status file.
+    create_missing : bool
+        Create missing folders of the five above when a command starts (default false:
+        a missing folder is an error naming its key, so that a typo in a path never starts
+        an empty ledger or an inbox nobody delivers to; create them once with
+        ``varnet-ops init --config OPS.toml``). See :func:`require_folders`.
     """
 
     inbox: str
@@ -188,6 +197,7 @@ class PathsConfig:
     quarantine: str
     products: str
     state: str
+    create_missing: bool = False
 
     def validate(self) -> None:
         for key in _PATH_KEYS:
@@ -306,6 +316,16 @@ class ProductionConfig:
         GHRSST L2P/L3 pixels whose ``quality_level`` is below this (0 no data .. 5 best) are
         not used, in ingest and in products; 0..5, default 4 (acceptable and best quality).
         Ingest quarantines an SST file with no pixel left.
+    min_observations : int
+        Fewest along-track points inside the region over a product's window (7 days) for
+        the product to be made, at least 1 (default 1); a window with fewer fails with the
+        reason, never a product made from the model alone.
+    max_input_mb : int
+        Largest input file ingest accepts, in MB (10**6 bytes), at least 1; default 2000
+        (2 GB, well above any L3 along-track or L3/L4 GHRSST file). A larger file is never
+        read nor copied: ingest moves it to the quarantine with a note (or leaves it in the
+        inbox when the quarantine is on another file system), as it does a sparse file
+        (:mod:`varnet.operational.ingest`).
     """
 
     lag_days: int = 1
@@ -316,6 +336,8 @@ class ProductionConfig:
     first_day: dt.date | None = None
     mdt: str = ""
     sst_min_quality_level: int = 4
+    min_observations: int = 1
+    max_input_mb: int = 2000
 
     def validate(self) -> None:
         require(self.lag_days >= 0, "lag_days", f"must be >= 0, got {self.lag_days}")
@@ -337,6 +359,10 @@ class ProductionConfig:
                 f"lists a mission twice: {list(self.missions)}")
         require(0 <= self.sst_min_quality_level <= 5, "sst_min_quality_level",
                 f"must be a GHRSST quality level 0..5, got {self.sst_min_quality_level}")
+        require(self.max_input_mb >= 1, "max_input_mb",
+                f"must be >= 1 MB, got {self.max_input_mb}")
+        require(self.min_observations >= 1, "min_observations",
+                f"must be >= 1, got {self.min_observations}")
 
 
 @dataclass(frozen=True)
@@ -418,3 +444,127 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
     except ConfigError as err:  # two paths written differently may resolve to one folder
         raise ConfigError(f"paths.{err.key}", err.message, str(path)) from None
     return dataclasses.replace(config, paths=paths, model=model)
+
+
+# --------------------------------------------------------------------------------------------
+# the configured folders
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why ``path`` cannot serve as a configured folder (None if it can)."""
+    if not path.exists():
+        return "does not exist"
+    if not path.is_dir():
+        return "is not a folder"
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"is not writable by this user (uid {os.getuid()})"
+    return None
+
+
+def require_folder(
+    key: str, path: str | os.PathLike[str], *, create: bool = False,
+    config_path: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Check one configured folder, ``paths.{key}`` (see :func:`require_folders`).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders created (``create`` true and the folder missing), outermost first.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``paths.{key}`` and the folder, if it is missing (and not ``create``), is
+        not a folder or is not writable.
+    """
+    path = Path(path)
+    created = []
+    problem = _folder_problem(path)
+    if problem == "does not exist" and create:
+        created = _create(key, path, config_path)
+        problem = _folder_problem(path)
+    if problem is None:
+        return created
+    where = str(config_path) if config_path is not None else "OPS.toml"
+    hint = (f"; create it with `varnet-ops init --config {where}` or fix the path (or set "
+            "paths.create_missing = true)" if problem == "does not exist" else "")
+    raise ConfigError(f"paths.{key}", f"folder {path} {problem}{hint}",
+                      None if config_path is None else str(config_path))
+
+
+def require_folders(
+    config: OpsConfig, keys: tuple[str, ...] = _PATH_KEYS, *,
+    config_path: str | os.PathLike[str] | None = None,
+) -> list[Path]:
+    """Check that the configured folders exist (``varnet-ops`` commands call it at start).
+
+    Nothing creates a configured folder on the fly: a missing one is an error naming its
+    key, unless ``paths.create_missing`` is true, when it is created (and logged). Folders
+    inside them (``archive/alongtrack/YYYY/MM``, ``quarantine/YYYYMMDD``...) are created as
+    needed.
+
+    Parameters
+    ----------
+    config : OpsConfig
+        The configuration (paths absolute, as from :func:`load_ops_config`).
+    keys : tuple of str
+        The ``[paths]`` keys to check (default all five).
+    config_path : str or os.PathLike, optional
+        The configuration file, named in the message.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders created (``paths.create_missing``); empty otherwise.
+
+    Raises
+    ------
+    ConfigError
+        For the first folder that is missing (``paths.inbox: folder /srv/ops/inbox does not
+        exist; create it with `varnet-ops init --config ops.toml` or fix the path``), is not
+        a folder or is not writable.
+    """
+    created = []
+    for key in keys:
+        created += require_folder(key, getattr(config.paths, key),
+                                  create=config.paths.create_missing, config_path=config_path)
+    return created
+
+
+def create_folders(config: OpsConfig, *,
+                   config_path: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Create the five configured folders where missing (``varnet-ops init``); idempotent.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders created (parents included), in order; empty if all existed.
+
+    Raises
+    ------
+    ConfigError
+        If a folder cannot be created (naming the key and the system's reason), or a path
+        is not a folder or not writable.
+    """
+    created = []
+    for key in _PATH_KEYS:
+        path = Path(getattr(config.paths, key))
+        if not path.exists():
+            created += _create(key, path, config_path)
+    require_folders(config, config_path=config_path)
+    return created
+
+
+def _create(key: str, path: Path, config_path: str | os.PathLike[str] | None) -> list[Path]:
+    """Create ``path`` and its missing parents; the folders created, outermost first."""
+    missing = [p for p in (path, *path.parents) if not p.exists()][::-1]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"paths.{key}", f"cannot create the folder {path}: "
+                          f"{exc.strerror or exc}",
+                          None if config_path is None else str(config_path)) from None
+    for folder in missing:
+        logging.getLogger("varnet.ops").info("created %s (paths.%s)", folder, key)
+    return missing

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from varnet.operational.config import OpsConfig
+from varnet.operational.config import OpsConfig, require_folders
 from varnet.operational.feed import ReplayFeed
 from varnet.operational.ledger import daemon_lock
 from varnet.operational.pipeline import Producer
@@ -98,6 +98,7 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
     from apscheduler.triggers.interval import IntervalTrigger
 
     stop = stop or threading.Event()
+    require_folders(config)
     feed = (ReplayFeed(simulation.feed, Path(config.paths.inbox))
             if simulation is not None and simulation.feed is not None else None)
     with daemon_lock(config.paths.state):

@@ -102,7 +102,6 @@ class ReplayFeed:
         list of pathlib.Path
             The inbox files written, in order of arrival.
         """
-        self.inbox.mkdir(parents=True, exist_ok=True)
         written = []
         for day, path in self._arrivals:
             if day > today:

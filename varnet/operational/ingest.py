@@ -1,8 +1,20 @@
 """Ingest: move new observation files from the inbox into the archive, or into quarantine.
 
+The configured folders must exist when ingest starts (``paths.inbox``, ``paths.archive``...:
+a missing one is a :class:`~varnet.config.ConfigError` naming its key, so that a typo in a
+path never leaves files undelivered; ``varnet-ops init`` or ``paths.create_missing = true``
+create them); only folders inside them are created as needed.
+
 For every file under the inbox (searched recursively, links never followed),
 :func:`ingest`
 
+0. checks its size from :func:`os.lstat`, before anything is read: a file larger than
+   ``production.max_input_mb`` (default 2000 MB), or a sparse one (over 1 MiB, fewer
+   allocated blocks than half its length, and a hole), is never read, hashed nor copied: it
+   is moved to the quarantine with :func:`os.rename` where the quarantine is on the same
+   file system, with a note giving its size and the limit and the key to raise it, and
+   recorded in the ledger (``sha256`` :data:`UNREAD`); where the quarantine is on another
+   file system it stays in the inbox and is reported as an ``error`` on every run;
 1. recognises it by name: a CMEMS L3 along-track file in any of its forms or a GHRSST file
    (:mod:`varnet.io.names`); an along-track file under another name by its content (its
    ``platform`` and time coverage attributes, :func:`~varnet.io.readers.identify_alongtrack`),
@@ -29,19 +41,31 @@ For every file under the inbox (searched recursively, links never followed),
    checked against the SHA-256 of the original, then :func:`os.replace`, then removal from
    the inbox) to ``archive/alongtrack/YYYY/MM/`` or ``archive/sst/YYYY/MM/`` (data day), and a
    bad one to ``quarantine/YYYYMMDD/`` (ingest day, UTC) next to ``NAME.reason.txt``, a note a
-   person can read. Every file is recorded in the ledger with its SHA-256.
+   person can read. Every file is recorded in the ledger with its SHA-256. Hashing a file
+   over 100 MB is announced by a log line first (``hashing NAME (1.5 GB)...``).
+
+Copies keep the delivered file's read permissions, in the archive and in the quarantine
+alike: read and write for the owner (the service, which must read what it archived), read
+for group and others only where the delivered file gave it (a 0600 file stays 0600, a 0640
+one 0640; the service's umask may narrow them further); write for group or others, execute
+and set-id bits are never copied. Entries moved rather than copied keep their mode.
 
 A file replaced by a later production of the same name is kept in the quarantine with a note
 (status ``superseded`` in the ledger); one replaced by a later production under another name
 stays in the archive, where :func:`varnet.inputs.find_input_files` also prefers the later one.
 Entries whose names mark a transfer in progress (a leading dot, ``.tmp``, ``.part``...) are
-left in the inbox.
+left in the inbox. Sub-folders of the inbox are searched, except a folder whose name is that
+of an observation file (``nrt_global_j3_phy_l3_20230101_20230102.nc/``), which is moved to
+the quarantine whole, unread, with a note saying so; links and special files are moved there
+too, never followed nor opened.
 
 Only a file's base name is ever used to build a destination, and names with path separators,
 ``..`` or control characters are quarantined under a sanitised name, so no inbox name can put
 a file outside the archive or the quarantine. One bad file never stops the others; a file that
-cannot be handled at all (e.g. a full disk) stays in the inbox for the next run. Each file gets
-one log line on the ``varnet.ops.ingest`` logger.
+cannot be handled at all stays in the inbox for the next run, nothing half-written left
+behind. A full disk (or quota) is said as such: "no space left on device in FOLDER"
+(:class:`~varnet.io.atomic.NoSpaceError`), also where the NetCDF library or SQLite call it
+something else. Each file gets one log line on the ``varnet.ops.ingest`` logger.
 
 No torch here: operations hosts import this module.
 """
@@ -51,12 +75,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import hashlib
 import logging
 import os
 import re
 import secrets
 import socket
+import sqlite3
 import stat
 import tempfile
 import time
@@ -67,9 +93,20 @@ from pathlib import Path
 import numpy as np
 
 from varnet.io import readers
-from varnet.io.atomic import atomic_path, fsync_directory
+from varnet.io.atomic import (
+    NO_SPACE_ERRNOS,
+    NoSpaceError,
+    atomic_path,
+    fsync_directory,
+    no_space_error,
+)
 from varnet.io.missions import MISSIONS
-from varnet.io.names import alongtrack_filename, parse_ghrsst_filename
+from varnet.io.names import (
+    alongtrack_filename,
+    parse_alongtrack_extraction,
+    parse_alongtrack_filename,
+    parse_ghrsst_filename,
+)
 from varnet.io.readers import (
     AlongTrackIdentity,
     InputFileError,
@@ -78,11 +115,19 @@ from varnet.io.readers import (
     read_sst,
 )
 from varnet.io.writers import write_alongtrack
-from varnet.operational.config import SST_LEVELS, OpsConfig, RegionConfig
+from varnet.operational.config import (
+    SST_LEVELS,
+    OpsConfig,
+    RegionConfig,
+    require_folder,
+    require_folders,
+)
 from varnet.operational.ledger import InputRecord, InstanceLock, Ledger, utc_now, utc_timestamp
 
 __all__ = [
     "ACTIONS",
+    "DEFAULT_MAX_INPUT_BYTES",
+    "UNREAD",
     "FileOutcome",
     "IngestReport",
     "IngestSettings",
@@ -101,6 +146,15 @@ ACTIONS = ("archived", "replaced", "duplicate", "quarantined", "skipped", "error
 _IN_PROGRESS_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".filepart", ".crdownload",
                          ".download", ".lock")
 _CHUNK = 1 << 20
+#: Default of :attr:`IngestSettings.max_input_bytes` (``production.max_input_mb`` = 2000).
+DEFAULT_MAX_INPUT_BYTES = 2_000 * 10**6
+#: Files longer than this whose allocated blocks cover less than half their length, and
+#: which have a hole, are sparse: never an observation file.
+_SPARSE_MIN_BYTES = 1 << 20
+#: Hashing a file longer than this is announced by a log line first.
+_HASH_LOG_BYTES = 100 * 10**6
+#: The ledger's ``sha256`` of an entry quarantined without being read (not a checksum).
+UNREAD = "unread"
 _ALONGTRACK_PATTERN = "{nrt|dt}_global_{mission}_phy_l3_{YYYYMMDD}_{YYYYMMDD}.nc"
 _GHRSST_PATTERN = ("YYYYMMDDHHMMSS-<RDAC>-<L4|L3S|L3C|L3U>_GHRSST-<SSTtype>-<product>"
                    "-v02.0-fv<NN.N>.nc")
@@ -118,7 +172,8 @@ class IngestSettings:
     Attributes
     ----------
     inbox, archive, quarantine : pathlib.Path
-        The folders (created when needed).
+        The folders; they must exist when ingest starts (``paths.inbox``...), unless
+        ``create_missing``. Folders inside them are created as needed.
     missions : tuple of str
         Accepted along-track missions; empty accepts all.
     sst_levels : tuple of str
@@ -133,6 +188,11 @@ class IngestSettings:
     min_age_s : float
         Files modified less than this many seconds ago are left for the next run (they may
         still be arriving), seconds.
+    max_input_bytes : int
+        Larger files are quarantined without being read (``production.max_input_mb``).
+    create_missing : bool
+        Create missing ``inbox``, ``archive`` and ``quarantine`` folders instead of refusing
+        to start (``paths.create_missing``).
     """
 
     inbox: Path
@@ -144,6 +204,8 @@ class IngestSettings:
     region: RegionConfig | None = None
     sst_min_quality_level: int = 4
     min_age_s: float = 0.0
+    max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES
+    create_missing: bool = False
 
     def __post_init__(self) -> None:
         for name in ("inbox", "archive", "quarantine"):
@@ -160,6 +222,8 @@ class IngestSettings:
             sst_levels=config.production.sst_levels, first_day=config.production.first_day,
             region=config.region,
             sst_min_quality_level=config.production.sst_min_quality_level, min_age_s=min_age_s,
+            max_input_bytes=config.production.max_input_mb * 10**6,
+            create_missing=config.paths.create_missing,
         )
 
 
@@ -302,11 +366,19 @@ def ingest(
     ------
     TypeError
         If no ledger is given and ``source`` is not an ``OpsConfig``.
+    varnet.config.ConfigError
+        If a configured folder is missing (``paths.inbox``...; all five for an ``OpsConfig``,
+        :func:`~varnet.operational.config.require_folders`), before anything is done.
     varnet.operational.ledger.LockHeldError
         If another ingest still runs after ``lock_timeout_s``.
     """
-    settings = source if isinstance(source, IngestSettings) else IngestSettings.from_config(
-        source)
+    if isinstance(source, OpsConfig):
+        settings = IngestSettings.from_config(source)
+        require_folders(source)
+    else:
+        settings = source
+        for key in ("inbox", "archive", "quarantine"):
+            require_folder(key, getattr(settings, key), create=settings.create_missing)
     own_ledger = ledger is None
     if ledger is None:
         if not isinstance(source, OpsConfig):
@@ -317,7 +389,6 @@ def ingest(
     lock = InstanceLock(ledger.path.parent / "ingest.lock", "varnet-ops ingest")
     lock.acquire(timeout_s=lock_timeout_s)
     try:
-        settings.inbox.mkdir(parents=True, exist_ok=True)
         ctx = _Context(settings, ledger, today)
         entries = sorted(_inbox_entries(settings.inbox))
         if progress:
@@ -346,16 +417,37 @@ class _Context:
     def quarantine_dir(self) -> Path:
         return self.settings.quarantine / f"{self.today:%Y%m%d}"
 
+    def quarantine_folder(self) -> Path:
+        """:attr:`quarantine_dir`, created if needed (``paths.quarantine`` must exist)."""
+        return _subfolder(self.quarantine_dir, self.settings.quarantine)
+
 
 def _inbox_entries(inbox: Path) -> Iterator[Path]:
-    """Every file and link under ``inbox``, not following links to folders."""
+    """Every file and link under ``inbox``, not following links to folders; a folder whose
+    name is that of an observation file is an entry (quarantined whole), not searched."""
     for folder, dirnames, filenames in os.walk(inbox, followlinks=False):
         base = Path(folder)
+        searched = []
         for name in dirnames:
-            if (base / name).is_symlink():
+            if (base / name).is_symlink() or _observation_name(name):
                 yield base / name
+            else:
+                searched.append(name)
+        dirnames[:] = searched
         for name in filenames:
             yield base / name
+
+
+def _observation_name(name: str) -> bool:
+    """Whether ``name`` is that of an observation file (along-track, extraction, GHRSST)."""
+    for parse in (parse_alongtrack_filename, parse_alongtrack_extraction,
+                  parse_ghrsst_filename):
+        try:
+            parse(name)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def _ingest_entry(path: Path, ctx: _Context) -> tuple[FileOutcome, ...]:
@@ -365,10 +457,31 @@ def _ingest_entry(path: Path, ctx: _Context) -> tuple[FileOutcome, ...]:
         result = _ingest_file(path, ctx)
         return result if isinstance(result, tuple) else (result,)
     except Exception as exc:  # one file must never stop the others
+        exc = _no_space(exc, ctx) or exc
         reason = f"{type(exc).__name__}: {exc}"
         log.error("could not ingest %s (left in the inbox for the next run): %s",
                   _show(path.name), reason)
         return (FileOutcome(source=path, action="error", reason=reason),)
+
+
+def _no_space(exc: BaseException, ctx: _Context) -> NoSpaceError | None:
+    """The :class:`NoSpaceError` of a full disk under another name, here or in the errors
+    that caused ``exc``: an OSError ENOSPC or EDQUOT naming a file (e.g. a folder being
+    created), SQLite's "database or disk is full" (also wrapped in a ``LedgerError``)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, NoSpaceError):
+            return None  # says where itself
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS and exc.filename:
+            return NoSpaceError(Path(os.fsdecode(exc.filename)).parent, err=exc.errno)
+        if isinstance(exc, sqlite3.OperationalError) and (
+                getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                or "disk is full" in str(exc)):
+            return NoSpaceError(ctx.ledger.path.parent,
+                                f"writing the ledger {ctx.ledger.path.name}")
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,12 +528,19 @@ def _ingest_file(path: Path, ctx: _Context) -> FileOutcome | tuple[FileOutcome, 
         return _quarantine_entry(path, ctx, f"symbolic link to {target!r}; links are never "
                                  "followed (one could point anywhere) - put the file itself "
                                  "in the inbox")
+    if stat.S_ISDIR(info.st_mode):
+        return _quarantine_entry(path, ctx, "a directory named like an observation file; "
+                                 "observation files are regular files. It was moved here whole, "
+                                 "its content not read: put the files it holds in the inbox")
     if not stat.S_ISREG(info.st_mode):
         return _quarantine_entry(path, ctx, "not a regular file")
     age = time.time() - info.st_mtime
     if ctx.settings.min_age_s > 0 and age < ctx.settings.min_age_s:
         return _skip(path, f"modified {age:.0f} s ago, less than {ctx.settings.min_age_s:g} s: "
                      "it may still be arriving")
+    too_big = _size_problem(path, info, ctx.settings)
+    if too_big is not None:  # before anything is read
+        return _quarantine_entry(path, ctx, too_big, read=False)
 
     sha, size = _sha256(path)
     for rec in ctx.ledger.find_inputs(sha256=sha, status="ok"):
@@ -530,6 +650,7 @@ def _ingest_extraction(path: Path, ctx: _Context, sha: str, size: int,
                              mdt=None if track.mdt is None else track.mdt[sel],
                              mission=at.mission, product=at.product, production_day=production,
                              source=f"split by varnet-ops ingest from {name} (sha256 {sha})")
+            os.chmod(daily, stat.S_IMODE(path.stat().st_mode))  # its copies: the same mode
             ident = _Identity(kind="alongtrack", data_day=day, mission=at.mission,
                               product=at.product, production_day=production,
                               original_name=name, how=f"day {day} of the extraction {name}")
@@ -726,12 +847,13 @@ def _archive(
     # an older file of the same name (or one the ledger does not know) is set aside
     displaced = dest if dest.exists() else None
 
+    _subfolder(dest_dir, ctx.settings.archive)
     tmp = _copy_to_temp(path, dest_dir, name, sha)
     kept: Path | None = None
     kept_tmp = None
     try:
         if displaced is not None:
-            kept_tmp = _copy_to_temp(displaced, ctx.quarantine_dir, name, None)
+            kept_tmp = _copy_to_temp(displaced, ctx.quarantine_folder(), name, None)
         with ledger.transaction():
             if kept_tmp is not None:
                 kept = _unique(ctx.quarantine_dir, _safe_name(name))
@@ -783,32 +905,97 @@ def _day_of(created: str | None) -> dt.date | None:
 # quarantine
 
 
-def _quarantine_entry(path: Path, ctx: _Context, problem: str) -> FileOutcome:
-    """Quarantine something that must not be read: an unsafe name, a link, a special file.
+def _quarantine_entry(path: Path, ctx: _Context, problem: str, *,
+                      read: bool = True) -> FileOutcome:
+    """Quarantine something that must not be read: an unsafe name, a link, a special file, a
+    directory, a file too large or sparse (``read=False``).
 
-    A link or special file is moved as it is (``os.rename``, never followed or opened); a
-    regular file with an unsafe name is copied like any quarantined file.
+    Such an entry is moved as it is (``os.rename``, never followed, opened nor copied), with
+    a note, and recorded in the ledger with ``sha256`` :data:`UNREAD` (a link: the SHA-256 of
+    its target's name). Where the quarantine is on another file system it cannot be moved
+    without a copy: it is left in the inbox and reported (``error``). A regular file with
+    an unsafe name (``read=True``) is hashed and copied like any quarantined file, unless it
+    is too large or sparse.
     """
     info = path.lstat()
-    if stat.S_ISREG(info.st_mode):
-        sha, size = _sha256(path)
-        return _quarantine(path, ctx, sha, size, None, None, problem)
-    qdir = ctx.quarantine_dir
-    qdir.mkdir(parents=True, exist_ok=True)
+    regular = stat.S_ISREG(info.st_mode)
+    if regular and read:
+        too_big = _size_problem(path, info, ctx.settings)
+        if too_big is None:
+            sha, size = _sha256(path)
+            return _quarantine(path, ctx, sha, size, None, None, problem)
+        problem = f"{problem}; {too_big}"
+    qdir = ctx.quarantine_folder()
+    if os.stat(qdir).st_dev != info.st_dev:
+        return _left_in_inbox(path, qdir, problem)
     dest = _unique(qdir, _safe_name(path.name))
-    token = os.readlink(path).encode("utf-8", "surrogateescape") if stat.S_ISLNK(
-        info.st_mode) else b""
-    sha = hashlib.sha256(token).hexdigest()
-    with ctx.ledger.transaction():
-        _write_reason(dest, ctx, original=path.name, source=path, problem=problem,
-                      describe="unknown", sha=None, size=None)
-        ctx.ledger.record_input(path=dest, original_name=path.name, kind="unknown",
-                                sha256=sha, size=len(token), status="quarantined",
-                                reason=problem)
-        os.rename(path, dest)  # the entry itself; fails across file systems (left in inbox)
+    link = stat.S_ISLNK(info.st_mode)
+    token = os.readlink(path).encode("utf-8", "surrogateescape") if link else b""
+    sha = hashlib.sha256(token).hexdigest() if link else UNREAD
+    size = info.st_size if regular else len(token)
+    note = _write_reason(dest, ctx, original=path.name, source=path, problem=problem,
+                         describe="unknown (not read)" if regular else "unknown",
+                         sha=None, size=size if regular else None)
+    try:
+        with ctx.ledger.transaction():
+            ctx.ledger.record_input(path=dest, original_name=path.name, kind="unknown",
+                                    sha256=sha, size=size, status="quarantined",
+                                    reason=problem)
+            os.rename(path, dest)  # the entry itself, never a copy
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            note.unlink()
+        if isinstance(exc, OSError) and exc.errno == errno.EXDEV:  # e.g. a bind mount
+            return _left_in_inbox(path, qdir, problem)
+        raise
+    fsync_directory(qdir)
     log.warning("quarantined %s -> %s: %s", _show(path.name), qdir, problem)
     return FileOutcome(source=path, action="quarantined", destination=dest, reason=problem,
-                       sha256=sha)
+                       sha256=sha if link else None)
+
+
+def _left_in_inbox(path: Path, qdir: Path, problem: str) -> FileOutcome:
+    """An entry to quarantine unread that cannot be moved there without copying it."""
+    reason = (f"{problem}; the quarantine ({qdir}) is on another file system than the inbox, "
+              "so it cannot be moved there without a copy: left in the inbox - remove it or "
+              "move it away by hand")
+    log.error("could not quarantine %s (left in the inbox): %s", _show(path.name), reason)
+    return FileOutcome(source=path, action="error", reason=reason)
+
+
+def _size_problem(path: Path, info: os.stat_result, settings: IngestSettings) -> str | None:
+    """Why an inbox file must not be read for its size (from its ``lstat``), or None."""
+    size, limit = info.st_size, settings.max_input_bytes
+    if size > limit:
+        return (f"too large: {size} bytes ({_size(size)}), above the limit of {limit} bytes "
+                f"({_size(limit)}, production.max_input_mb = {limit / 1e6:g}); not read nor "
+                "copied. If it is a genuine observation file, raise production.max_input_mb "
+                "in the configuration and ingest it again")
+    if _is_sparse(path, info):
+        on_disk = info.st_blocks * 512
+        return (f"sparse file: {size} bytes long ({_size(size)}) but only {on_disk} bytes "
+                f"({_size(on_disk)}) on disk, the rest holes; observation files are never "
+                "sparse (an interrupted or pre-allocated download?); not read nor copied. "
+                "Fetch it again")
+    return None
+
+
+def _is_sparse(path: Path, info: os.stat_result) -> bool:
+    """Whether a regular file longer than 1 MiB has under half its length allocated and a
+    hole (``SEEK_HOLE``, which reads nothing): a file system that compresses, or has not yet
+    allocated blocks of new data, shows few blocks but no hole."""
+    if info.st_size <= _SPARSE_MIN_BYTES or info.st_blocks * 512 >= info.st_size // 2:
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False  # reading it will fail, and say why
+    try:
+        return os.lseek(fd, 0, os.SEEK_HOLE) < info.st_size
+    except (OSError, AttributeError):  # no SEEK_HOLE here: the blocks alone tell
+        return True
+    finally:
+        os.close(fd)
 
 
 def _quarantine(
@@ -824,7 +1011,7 @@ def _quarantine(
             log.warning("quarantined %s: %s (identical to %s, quarantined %s; removed from "
                         "the inbox)", _show(name), problem, rec.path, rec.ingested_at)
             return _bad(path, ident, Path(rec.path), problem, sha)
-    qdir = ctx.quarantine_dir
+    qdir = ctx.quarantine_folder()
     tmp = _copy_to_temp(path, qdir, _safe_name(name), sha)
     try:
         with ctx.ledger.transaction():
@@ -942,42 +1129,84 @@ def _sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as fh:
+        length = os.fstat(fh.fileno()).st_size
+        if length > _HASH_LOG_BYTES:  # a long hash is never silent
+            log.info("hashing %s (%s)...", _show(path.name), _size(length))
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
 
 
+def _copy_mode(mode: int) -> int:
+    """Permission bits of a copy (archive or quarantine) of a file of mode ``mode``: read and
+    write for the owner (the service), read for group and others only where the delivered
+    file gave it; never write for others, execute or set-id bits (and the umask applies)."""
+    return 0o600 | (stat.S_IMODE(mode) & 0o044)
+
+
+def _subfolder(folder: Path, root: Path) -> Path:
+    """Create ``folder`` and its parents up to ``root`` (which must exist: a configured
+    folder is never created here)."""
+    folder = _inside(folder, root)
+    if not folder.is_dir():
+        for part in reversed([folder, *folder.parents][: len(folder.relative_to(root).parts)]):
+            with contextlib.suppress(FileExistsError):
+                part.mkdir()
+    return folder
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _copy_to_temp(src: Path, folder: Path, name: str, sha: str | None) -> Path:
-    """Copy ``src`` to a hidden temporary file in ``folder``, flushed to disk.
+    """Copy ``src`` to a hidden temporary file in ``folder`` (which exists), flushed to disk,
+    with ``src``'s times and its read permissions (:func:`_copy_mode`).
 
     Raises
     ------
+    NoSpaceError
+        If ``folder`` is full (or over quota); the temporary file is removed.
     OSError
         If ``src`` changed since its SHA-256 ``sha`` was taken (it is still being written);
         the temporary file is removed.
     """
-    folder.mkdir(parents=True, exist_ok=True)
     tmp = _inside(folder / f".{name}.{secrets.token_hex(6)}.tmp", folder)
     digest = hashlib.sha256()
+    length = None
     try:
-        with open(src, "rb") as fin, open(tmp, "xb") as fout:
-            while chunk := fin.read(_CHUNK):
-                digest.update(chunk)
-                fout.write(chunk)
-            fout.flush()
-            os.fsync(fout.fileno())
-        info = src.stat()
+        with open(src, "rb") as fin:
+            info = os.fstat(fin.fileno())
+            length = info.st_size
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                         _copy_mode(info.st_mode))
+            try:
+                while chunk := fin.read(_CHUNK):
+                    digest.update(chunk)
+                    _write_all(fd, chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.utime(tmp, ns=(info.st_atime_ns, info.st_mtime_ns))
         if sha is not None and digest.hexdigest() != sha:
             raise OSError(f"{src} changed while it was being ingested; it is probably still "
                           "being written")
-    except BaseException:
+    except BaseException as exc:
+        full = no_space_error(exc, folder, f"copying {_show(src.name)}" + (
+            f", {_size(length)}" if length is not None else "")) if isinstance(
+            exc, OSError) else None
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        if full is not None:
+            raise full from exc
         raise
     return tmp
 
 
 def _size(n: int) -> str:
+    if n >= 1e9:
+        return f"{n / 1e9:.1f} GB"
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"

@@ -5,10 +5,12 @@ One file, ``{paths.state}/ledger.sqlite``, records
 - ``inputs``: every observation file ingest has seen, archived (``ok``), set aside
   (``quarantined``) or replaced by a later production of the same data (``superseded``), with
   its SHA-256 and the reason of a rejection;
-- ``runs``: every daily, reprocess or daemon run, when it started and ended and how;
-- ``products``: one row per (product day, production day) attempt, ``in-progress`` while it
-  is made, then ``ok``, ``failed`` or ``final`` (the last issue of a day), with the inputs it
-  was made from (JSON), the model checksum and timings (JSON);
+- ``runs``: every daily, reprocess, daemon or rebuild run, when it started and ended and how
+  (``interrupted`` when its process died while it ran);
+- ``products``: one row per (region, product day, production day) attempt, ``in-progress``
+  while it is made, then ``ok``, ``failed``, ``interrupted`` or ``final`` (the last issue of a
+  day; at most one per region and day), with the inputs it was made from (JSON), the data
+  days whose files can change it, the model checksum and timings (JSON);
 - ``claims``: which process is making which product day right now.
 
 Several processes (the daemon, a reprocess pool, Dask workers on the same file system) may use
@@ -16,6 +18,28 @@ the ledger at once: it runs in WAL mode with a busy timeout, every write is one 
 ``BEGIN IMMEDIATE`` transaction, and a product day is made by one writer at a time through
 :meth:`Ledger.claim`. A claim whose owner process has died on this host is taken over.
 :class:`InstanceLock` keeps a second daemon from starting.
+
+**The ledger is guarded.** Opening it checks what the file is before SQLite may touch it: a
+missing file is created (atomically, so two processes starting at once share one) only where
+the state is new (:meth:`Ledger.for_config` refuses when the archive or the products folder
+already hold files); an empty file, a file that is not SQLite, an SQLite database without
+varnet's tables, or one that fails SQLite's ``PRAGMA quick_check`` is refused with a
+:class:`LedgerError` saying what it is and how to rebuild the ledger from the archive and the
+products (``varnet-ops ledger rebuild``, :mod:`varnet.operational.rebuild`). Its schema
+version (``PRAGMA user_version``) is brought to the newest by the numbered migrations of
+:mod:`varnet.operational.ledger_schema`, in one transaction. Any later SQLite failure is a
+:class:`LedgerError` too, never a bare ``sqlite3`` error.
+
+**Products belong to a region** (:func:`region_key`: the product name, grid origin,
+resolution and shape): every product query of a :class:`Ledger` sees only its region's rows,
+so a changed region never reuses the finals of another.
+
+**Finals stay true.** Re-making a usable issue (a ``--force`` re-make of a final day) keeps its
+row, file path and inputs until the new file has replaced it: a re-make killed midway leaves
+the old product recorded (:meth:`Ledger.start_product`). A final of another production day is
+replaced only when the re-make said so (``replace_final``); otherwise a second final of a day
+is refused. A final whose window received a file after it was made, or one of whose inputs was
+superseded, is *stale* (:meth:`Ledger.stale_finals`).
 
 Timestamps are UTC ISO 8601 strings with microseconds and a ``Z`` (``2024-05-01T06:30:00.000000Z``),
 so that they sort as text; days are ISO dates (``2024-05-01``).
@@ -29,11 +53,14 @@ import contextlib
 import datetime as dt
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -43,6 +70,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from varnet.errors import EXIT_LEDGER, EXIT_LOCKED, VarnetError
+from varnet.operational.ledger_schema import (
+    INPUT_KINDS,
+    INPUT_STATUSES,
+    LATEST_VERSION,
+    PRODUCT_STATUSES,
+    RUN_KINDS,
+    RUN_STATUSES,
+    TABLES,
+    create_schema,
+    migrate,
+)
 
 if TYPE_CHECKING:
     from varnet.operational.config import OpsConfig
@@ -51,6 +89,7 @@ __all__ = [
     "INPUT_KINDS",
     "INPUT_STATUSES",
     "PRODUCT_STATUSES",
+    "REBUILD_HINT",
     "RUN_KINDS",
     "RUN_STATUSES",
     "Claim",
@@ -61,91 +100,27 @@ __all__ = [
     "LockHeldError",
     "ProductRecord",
     "RunRecord",
+    "StaleFinal",
+    "config_region_key",
     "daemon_lock",
+    "product_file_region",
+    "region_key",
     "utc_now",
 ]
 
 log = logging.getLogger("varnet.ops.ledger")
 
-#: Kinds of input files (``unknown``: a name ingest did not recognise).
-INPUT_KINDS = ("alongtrack", "sst", "unknown")
-#: ``ok``: archived and in use; ``quarantined``: rejected; ``superseded``: replaced by a later
-#: production of the same data.
-INPUT_STATUSES = ("ok", "quarantined", "superseded")
-#: Kinds of runs.
-RUN_KINDS = ("daily", "reprocess", "daemon")
-#: ``running`` until :meth:`Ledger.finish_run` says ``ok`` or ``failed``.
-RUN_STATUSES = ("running", "ok", "failed")
-#: ``in-progress`` (being made, or interrupted), ``ok``, ``failed``, ``final`` (the last issue
-#: of its day; no re-issue will follow).
-PRODUCT_STATUSES = ("in-progress", "ok", "failed", "final")
 #: Connections inherited through fork: kept referenced so that the child never closes (and so
 #: never checkpoints or unlocks) a connection of its parent.
 _INHERITED: list[sqlite3.Connection] = []
 #: Product statuses that count as a usable product.
 _GOOD = ("ok", "final")
-
-_SCHEMA_VERSION = 1
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS inputs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    path TEXT NOT NULL,
-    original_name TEXT NOT NULL,
-    kind TEXT NOT NULL CHECK (kind IN {INPUT_KINDS}),
-    mission TEXT,
-    level TEXT,
-    data_day TEXT,
-    production_day TEXT,
-    file_created TEXT,
-    sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    ingested_at TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN {INPUT_STATUSES}),
-    reason TEXT
-);
-CREATE INDEX IF NOT EXISTS inputs_sha256 ON inputs (sha256);
-CREATE INDEX IF NOT EXISTS inputs_day ON inputs (data_day, status);
-CREATE INDEX IF NOT EXISTS inputs_name ON inputs (original_name);
-CREATE INDEX IF NOT EXISTS inputs_path ON inputs (path);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN {RUN_KINDS}),
-    started TEXT NOT NULL,
-    finished TEXT,
-    status TEXT NOT NULL CHECK (status IN {RUN_STATUSES}),
-    error TEXT,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS products (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    product_day TEXT NOT NULL,
-    production_day TEXT NOT NULL,
-    run_id INTEGER REFERENCES runs (id),
-    path TEXT,
-    status TEXT NOT NULL CHECK (status IN {PRODUCT_STATUSES}),
-    inputs_used TEXT NOT NULL DEFAULT '[]',
-    model_checksum TEXT,
-    timings TEXT NOT NULL DEFAULT '{{}}',
-    error TEXT,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    started_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    UNIQUE (product_day, production_day)
-);
-CREATE TABLE IF NOT EXISTS claims (
-    product_day TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    host TEXT NOT NULL,
-    pid INTEGER NOT NULL,
-    pid_start TEXT,
-    claimed_at TEXT NOT NULL
-);
-"""
+#: The first bytes of every SQLite 3 database file.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+#: What to run when the ledger is lost or damaged.
+REBUILD_HINT = ("rebuild it from the archive and the products: varnet-ops ledger rebuild "
+                "--config OPS.toml")
+_INTERRUPTED = "interrupted: its maker stopped before finishing"
 
 
 class LedgerError(VarnetError, RuntimeError):
@@ -265,6 +240,91 @@ def pid_alive(pid: int, start: str | None = None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------
+# regions
+
+
+def _number(value: float) -> str:
+    return f"{float(value) + 0.0:.6f}"  # + 0.0: -0.0 reads as 0.0
+
+
+def region_key(name: str, lat_min: float, lon_min: float, resolution_deg: float, nlat: int,
+               nlon: int) -> str:
+    """The short hash naming a product region in the ledger.
+
+    Parameters
+    ----------
+    name : str
+        Product name (``OpsConfig.name``, the first part of product file names).
+    lat_min, lon_min : float
+        Centre of the first cell, degrees (rounded to 1e-6 degree).
+    resolution_deg : float
+        Cell size, degrees (rounded to 1e-6 degree).
+    nlat, nlon : int
+        Grid shape.
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits: the start of the SHA-256 of
+        ``"name=...;lat0=...;lon0=...;res=...;shape=NLATxNLON"``.
+    """
+    canonical = (f"name={name};lat0={_number(lat_min)};lon0={_number(lon_min)};"
+                 f"res={_number(resolution_deg)};shape={int(nlat)}x{int(nlon)}")
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def config_region_key(config: OpsConfig) -> str:
+    """:func:`region_key` of a configuration's ``name`` and ``[region]``."""
+    region = config.region
+    return region_key(config.name, region.lat_min, region.lon_min, region.resolution_deg,
+                      region.nlat, region.nlon)
+
+
+_PRODUCT_NAME_RE = re.compile(r"^(?P<name>.+)_varnet_phy_l4_\d{8}_\d{8}\.nc$")
+
+
+def product_file_region(path: str | os.PathLike[str]) -> str:
+    """:func:`region_key` of a product file, from its name and grid (data not loaded).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A product file (:func:`varnet.operational.products.write_product`).
+
+    Returns
+    -------
+    str
+        The region key.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened as NetCDF.
+    ValueError
+        If it has no product name or no latitude / longitude axis.
+    """
+    import netCDF4  # only here: opening a ledger needs no NetCDF library
+
+    with netCDF4.Dataset(path) as ds:
+        name = str(ds.getncattr("product_name")) if "product_name" in ds.ncattrs() else None
+        if name is None:
+            match = _PRODUCT_NAME_RE.match(Path(path).name)
+            if match is None:
+                raise ValueError(f"{path}: no product_name attribute and not a product name")
+            name = match["name"]
+        axes = []
+        for names in (("latitude", "lat"), ("longitude", "lon")):
+            found = next((ds.variables[n] for n in names if n in ds.variables), None)
+            if found is None or found.size < 2:
+                raise ValueError(f"{path}: no {names[0]} axis")
+            values = found[:]
+            axes.append((float(values[0]), float(values[-1]), int(found.size)))
+    (lat0, lat1, nlat), (lon0, _, nlon) = axes
+    resolution = round((lat1 - lat0) / (nlat - 1), 12)
+    return region_key(name, lat0, lon0, resolution, nlat, nlon)
+
+
+# --------------------------------------------------------------------------------------------
 # records
 
 
@@ -333,7 +393,24 @@ class InputRecord:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One row of ``runs``. Timestamps are UTC ledger timestamps."""
+    """One row of ``runs``. Timestamps are UTC ledger timestamps.
+
+    Attributes
+    ----------
+    id : int
+    kind : {"daily", "reprocess", "daemon", "rebuild"}
+    started, finished : str, str or None
+        When it started and ended (None while it runs, or if it was interrupted).
+    status : {"running", "ok", "failed", "interrupted"}
+    error : str or None
+        What went wrong.
+    host : str
+        Host name of its process.
+    pid : int
+        Its process id.
+    pid_start : str or None
+        Start time of that process (to tell a reused pid), where known.
+    """
 
     id: int
     kind: str
@@ -343,6 +420,7 @@ class RunRecord:
     error: str | None
     host: str
     pid: int
+    pid_start: str | None = None
 
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> RunRecord:
@@ -364,7 +442,7 @@ class ProductRecord:
         The run that made it.
     path : str or None
         The product file (None until it exists).
-    status : {"in-progress", "ok", "failed", "final"}
+    status : {"in-progress", "ok", "failed", "final", "interrupted", "replaced"}
     inputs_used : tuple of dict
         The input files it was made from (``name``, ``path``, ``sha256`` each).
     model_checksum : str or None
@@ -372,11 +450,25 @@ class ProductRecord:
     timings : dict
         Seconds spent per stage, as the producer recorded them.
     error : str or None
-        Why it failed.
+        Why it failed; on a usable row, why a re-make of it did not replace it.
     attempts : int
         How many times this (product day, production day) was started.
     started_at, updated_at : str
-        UTC timestamps of the latest start and of the latest change.
+        UTC timestamps of the start of the product recorded (or of the latest attempt) and
+        of the latest change.
+    region : str
+        :func:`region_key` of its region (``""``: unknown, recorded before regions were).
+    finished_at : str or None
+        When its file was recorded.
+    window : tuple of datetime.date or None
+        First and last data day whose files can change it.
+    flags : tuple of str
+        What its maker flagged for a person to look at (sentences).
+    remake_started_at : str or None
+        A re-make of this usable row is in progress since then: the row still describes the
+        product made before, until the new file replaces it.
+    replaces_id : int or None
+        The final row (another production day) this attempt replaces when it finishes final.
     """
 
     id: int
@@ -392,9 +484,21 @@ class ProductRecord:
     attempts: int
     started_at: str
     updated_at: str
+    region: str = ""
+    finished_at: str | None = None
+    window: tuple[dt.date, dt.date] | None = None
+    flags: tuple[str, ...] = ()
+    remake_started_at: str | None = None
+    replaces_id: int | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether it is a product to serve (``ok`` or ``final``)."""
+        return self.status in _GOOD
 
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> ProductRecord:
+        first, last = _date(row["window_first"]), _date(row["window_last"])
         return cls(
             id=row["id"], product_day=dt.date.fromisoformat(row["product_day"]),
             production_day=dt.date.fromisoformat(row["production_day"]), run_id=row["run_id"],
@@ -402,8 +506,36 @@ class ProductRecord:
             inputs_used=tuple(json.loads(row["inputs_used"])),
             model_checksum=row["model_checksum"], timings=json.loads(row["timings"]),
             error=row["error"], attempts=row["attempts"], started_at=row["started_at"],
-            updated_at=row["updated_at"],
+            updated_at=row["updated_at"], region=row["region"],
+            finished_at=row["finished_at"],
+            window=(first, last) if first and last else None,
+            flags=tuple(json.loads(row["flags"])),
+            remake_started_at=row["remake_started_at"], replaces_id=row["replaces_id"],
         )
+
+
+@dataclass(frozen=True)
+class StaleFinal:
+    """A final product whose inputs changed after it was made (:meth:`Ledger.stale_finals`).
+
+    Attributes
+    ----------
+    product : ProductRecord
+        The final product.
+    reason : str
+        For a person: ``"inputs changed after the final product (file X archived at T)"``.
+    inputs : tuple of InputRecord
+        The files that arrived after it (status ``ok``), or the superseded files it used.
+    """
+
+    product: ProductRecord
+    reason: str
+    inputs: tuple[InputRecord, ...]
+
+    @property
+    def day(self) -> dt.date:
+        """The product day."""
+        return self.product.product_day
 
 
 @dataclass(frozen=True)
@@ -425,6 +557,45 @@ class Claim:
 
 
 # --------------------------------------------------------------------------------------------
+# what a file is
+
+
+def _describe_bytes(head: bytes) -> str:
+    """What a file that is not SQLite looks like, from its first bytes."""
+    signatures = ((b"\x89HDF", "an HDF5 / NetCDF-4 file"), (b"CDF\x01", "a NetCDF-3 file"),
+                  (b"CDF\x02", "a NetCDF-3 file"), (b"\x1f\x8b", "a gzip file"),
+                  (b"PK\x03\x04", "a zip file"), (b"\x89PNG", "a PNG image"))
+    for magic, what in signatures:
+        if head.startswith(magic):
+            return what
+    if not head.strip(b"\x00"):
+        return "zeros only (overwritten, or never written)"
+    text = head[:40].decode("utf-8", errors="replace")
+    if text.isprintable():
+        return f"text starting {text!r}"
+    return f"binary data starting {head[:8].hex()}"
+
+
+def _state_files(config: OpsConfig) -> Path | None:
+    """A file of the configuration's archive or products folder, None if both hold none."""
+    for folder in (config.paths.archive, config.paths.products):
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            if files:
+                return Path(root) / sorted(files)[0]
+    return None
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
 # the ledger
 
 
@@ -436,27 +607,43 @@ class Ledger:
     claim owner (``owner``: host, pid and a random token; a new one after a fork), so two
     ledger objects never share a claim; the threads of one object do.
 
+    Opening checks the file (module docstring): a missing one is created when ``create``
+    (atomically); an empty one, one that is not SQLite or not a varnet ledger, or one that
+    fails ``PRAGMA quick_check`` is refused; an older schema is migrated.
+
     Parameters
     ----------
     path : str or os.PathLike
-        The SQLite file; it and its folder are created if missing.
+        The SQLite file; it and its folder are created if missing (and ``create``).
     busy_timeout_s : float, optional
         How long a statement waits for another writer's lock before failing, seconds.
+    region : str, optional
+        :func:`region_key` of the products this object records and sees. Default: the
+        region the ledger's configuration last opened it with (:meth:`for_config`), ``""``
+        for a ledger never opened through a configuration.
+    create : bool, default True
+        Create the file when it does not exist; when False a missing file is an error.
 
     Raises
     ------
     LedgerError
-        If the file cannot be opened or is not a varnet ledger.
+        If the file is missing (and not ``create``), empty, not a varnet ledger, damaged, of
+        a newer schema than this varnet knows, or cannot be opened; the message says what to
+        do.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, busy_timeout_s: float = 30.0,
+                 region: str | None = None, create: bool = True) -> None:
         self.path = Path(path).absolute()
         self.busy_timeout_s = float(busy_timeout_s)
         self.host = _hostname()
         self._pid = os.getpid()
         self._owner = self._new_owner()
         self._local = threading.local()
+        self._create = bool(create)
+        self._opened = False
         self._connect()
+        self.region = self.stored_region() if region is None else str(region)
 
     @property
     def owner(self) -> str:
@@ -466,10 +653,41 @@ class Ledger:
 
     @classmethod
     def for_config(cls, config: OpsConfig, **kwargs: Any) -> Ledger:
-        """The ledger of a configuration, ``{paths.state}/ledger.sqlite``."""
-        return cls(config.paths.ledger_file, **kwargs)
+        """The ledger of a configuration, ``{paths.state}/ledger.sqlite``, for its region.
 
-    # -- connection ---------------------------------------------------------------------------
+        A missing ledger is created only for a new state: if the archive or the products
+        folder already hold files, the ledger was lost and a new empty one would forget
+        them, so this refuses and says how to rebuild it. The configuration's region
+        (:func:`config_region_key`) becomes the region of the object and the ledger's current
+        one; products recorded before regions were (schema version 1) get the region of
+        their files (:func:`product_file_region`).
+
+        Parameters
+        ----------
+        config : OpsConfig
+            The configuration.
+        **kwargs
+            ``busy_timeout_s``.
+
+        Raises
+        ------
+        LedgerError
+            As :class:`Ledger`, and if the ledger is missing while the state holds files.
+        """
+        path = config.paths.ledger_file
+        if not os.path.lexists(path):
+            found = _state_files(config)
+            if found is not None:
+                raise LedgerError(
+                    f"{path} does not exist, but this state already holds files (e.g. "
+                    f"{found}): its ledger was lost, and a new empty one would forget every "
+                    f"input and product; {REBUILD_HINT}")
+        kwargs.pop("create", None)
+        ledger = cls(path, region=config_region_key(config), **kwargs)
+        ledger.set_current_region()
+        return ledger
+
+    # -- opening ------------------------------------------------------------------------------
 
     def _new_owner(self) -> str:
         return f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -492,9 +710,117 @@ class Ledger:
         if conn is not None:
             return conn
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
-                                   isolation_level=None, check_same_thread=True)
+            conn = self._open_first() if not self._opened else self._open_again()
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path} cannot be read as a varnet ledger ({exc}): it is "
+                              f"damaged or not a ledger; {REBUILD_HINT}"
+                              f"{self._kept_aside()}") from None
+        local.conn, local.depth = conn, 0
+        return conn
+
+    def _open_first(self) -> sqlite3.Connection:
+        """The first connection of this object: check the file, create or migrate it."""
+        self._check_file()
+        conn = self._new_connection()
+        try:
+            self._check_integrity(conn)
+            self._upgrade(conn, self._version(conn))
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+            raise
+        self._opened = True
+        return conn
+
+    def _open_again(self) -> sqlite3.Connection:
+        """Another thread's (or a forked child's) connection to the file checked at first."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            raise LedgerError(f"{self.path} vanished or was emptied while in use; "
+                              f"{REBUILD_HINT}")
+        conn = self._new_connection()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version != LATEST_VERSION:
+            conn.close()
+            raise LedgerError(f"{self.path} changed while in use (schema version {version}, "
+                              f"not {LATEST_VERSION}); {REBUILD_HINT}")
+        return conn
+
+    def _check_file(self) -> None:
+        """Refuse what SQLite would silently take for a new database; create a missing one."""
+        try:
+            info = self.path.stat()
+        except FileNotFoundError:
+            if not self._create:
+                raise LedgerError(f"{self.path} does not exist; {REBUILD_HINT}") from None
+            self._create_new()
+            return
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot read it ({exc.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise LedgerError(f"{self.path} is not a file")
+        if info.st_size == 0:
+            raise LedgerError(
+                f"{self.path} is empty (0 bytes) where a ledger was expected: it was lost or "
+                "truncated, and SQLite would silently start a new one that forgets every "
+                f"input and product; {REBUILD_HINT}")
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(100)
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot read it ({exc.strerror})") from None
+        if not head.startswith(_SQLITE_MAGIC):
+            raise LedgerError(
+                f"{self.path} is not a varnet ledger: it holds {_describe_bytes(head)}, not an "
+                "SQLite database; if it belongs to something else move it away, else "
+                f"{REBUILD_HINT}{self._kept_aside()}")
+
+    def _create_new(self) -> None:
+        """Create the newest schema in a temporary file, then link it into place: a ledger
+        file is never seen half made, and of two processes creating it one wins."""
+        folder = self.path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{self.path.name}.new-{uuid.uuid4().hex[:12]}"
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("BEGIN IMMEDIATE")
+                create_schema(conn)
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            try:
+                os.link(tmp, self.path)
+            except FileExistsError:
+                pass  # another process created it meanwhile: that one is used
+            except OSError as exc:  # a file system without hard links
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV,
+                                     errno.EMLINK):
+                    raise
+                if not self.path.exists():
+                    os.replace(tmp, self.path)
+            _fsync_directory(folder)
+            log.info("created a new ledger %s (schema version %d)", self.path, LATEST_VERSION)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{self.path}: cannot create the ledger ({exc})") from None
+        except OSError as exc:
+            raise LedgerError(f"{self.path}: cannot create the ledger "
+                              f"({exc.strerror or exc})") from None
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+    def _kept_aside(self) -> str:
+        return (f" (which keeps this file as {self.path.name}.damaged-YYYYmmddTHHMMSS beside "
+                "it)")
+
+    def _new_connection(self) -> sqlite3.Connection:
+        """A connection to the existing file (``mode=rw``: SQLite never creates it)."""
+        conn = sqlite3.connect(self.path.as_uri() + "?mode=rw", uri=True,
+                               timeout=self.busy_timeout_s, isolation_level=None,
+                               check_same_thread=True)
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_s * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -503,16 +829,67 @@ class Ledger:
                             "writers will wait longer", self.path, mode)
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
-            local.conn, local.depth = conn, 0
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            self._drop(local)
-            raise LedgerError(f"{self.path}: cannot open the ledger ({exc}); is it a varnet "
-                              "ledger on a local file system?") from None
         except BaseException:
-            self._drop(local)
+            conn.close()
             raise
         return conn
+
+    def _check_integrity(self, conn: sqlite3.Connection) -> None:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        if rows == ["ok"]:
+            return
+        problems = [line.strip() for row in rows for line in row.splitlines()
+                    if line.strip() and not line.startswith("*** in database")]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise LedgerError(f"{self.path} is damaged: SQLite's integrity check says "
+                          f"{problems[0] if problems else rows[0]!r}{more}; "
+                          f"{REBUILD_HINT}{self._kept_aside()}")
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        """The schema version of the open file (1 for varnet's tables without a version)."""
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if not tables & {"inputs", "products", "claims"}:
+            listed = ", ".join(sorted(tables)) or "none"
+            raise LedgerError(
+                f"{self.path} is an SQLite database but not a varnet ledger (its tables: "
+                f"{listed}); if it belongs to something else move it away, else "
+                f"{REBUILD_HINT}{self._kept_aside()}")
+        missing = [t for t in TABLES if t not in tables]
+        if missing:
+            raise LedgerError(f"{self.path} is damaged: the ledger table(s) "
+                              f"{', '.join(missing)} are missing; {REBUILD_HINT}"
+                              f"{self._kept_aside()}")
+        version = version or 1
+        if version > LATEST_VERSION:
+            raise LedgerError(f"{self.path}: ledger schema version {version} is newer than "
+                              f"this varnet understands ({LATEST_VERSION}); upgrade varnet")
+        return version
+
+    def _upgrade(self, conn: sqlite3.Connection, version: int) -> None:
+        """Migrate the ledger to the newest schema, in one transaction."""
+        if version == LATEST_VERSION:
+            return
+        conn.execute("PRAGMA foreign_keys = OFF")  # tables are rebuilt; checked at the end
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._version(conn)  # another process may have migrated it meanwhile
+                if now < LATEST_VERSION:
+                    migrate(conn, now)
+                    log.warning("%s: ledger schema migrated from version %d to %d", self.path,
+                                now, LATEST_VERSION)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{self.path}: cannot migrate the ledger from schema version "
+                              f"{version} to {LATEST_VERSION} ({exc}); it was left as it "
+                              "was") from None
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     @staticmethod
     def _drop(local: threading.local) -> None:
@@ -521,19 +898,6 @@ class Ledger:
         if conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
-
-    def _init_schema(self) -> None:
-        with self.transaction() as conn:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                             (str(_SCHEMA_VERSION),))
-            elif int(row["value"]) > _SCHEMA_VERSION:
-                raise LedgerError(f"{self.path}: ledger schema version {row['value']} is newer "
-                                  f"than this varnet understands ({_SCHEMA_VERSION}); upgrade")
 
     def close(self) -> None:
         """Close this thread's connection (the object reconnects if used again)."""
@@ -547,17 +911,36 @@ class Ledger:
         self.close()
 
     def __getstate__(self) -> dict[str, Any]:  # picklable: reconnects in the other process
-        return {"path": self.path, "busy_timeout_s": self.busy_timeout_s}
+        return {"path": self.path, "busy_timeout_s": self.busy_timeout_s,
+                "region": self.region}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], busy_timeout_s=state["busy_timeout_s"])
+        # the file existed when the object was pickled: never create an empty one
+        self.__init__(state["path"], busy_timeout_s=state["busy_timeout_s"],
+                      region=state.get("region"), create=False)
+
+    def _failure(self, exc: sqlite3.Error) -> LedgerError:
+        """A :class:`LedgerError` for an SQLite failure after opening."""
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return LedgerError(f"{self.path}: the ledger stayed locked by another writer "
+                               f"({text}; busy timeout {self.busy_timeout_s:g} s)")
+        if "readonly" in text or "read-only" in text:
+            return LedgerError(f"{self.path}: cannot write the ledger ({text}); check the "
+                               "permissions of the file and its folder")
+        if "disk is full" in text:
+            return LedgerError(f"{self.path}: cannot write the ledger: no space left on "
+                               f"device in {self.path.parent} ({text}); free space, then run "
+                               "again (nothing was recorded half-way)")
+        return LedgerError(f"{self.path}: the ledger failed ({text}); if it is damaged, "
+                           f"{REBUILD_HINT}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``); nested uses join the outer one.
 
         Keep it short: other writers wait while it is open. Leaving the block with an
-        exception rolls everything back.
+        exception rolls everything back; an SQLite error becomes a :class:`LedgerError`.
 
         Yields
         ------
@@ -573,19 +956,107 @@ class Ledger:
             finally:
                 local.depth -= 1
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
         local.depth = 1
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             local.depth = 0
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise self._failure(exc) from exc
             raise
         local.depth = 0
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise self._failure(exc) from exc
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        return self._connect().execute(sql, tuple(args)).fetchall()
+        conn = self._connect()
+        try:
+            return conn.execute(sql, tuple(args)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._failure(exc) from exc
+
+    # -- regions ------------------------------------------------------------------------------
+
+    def stored_region(self) -> str:
+        """The region the ledger's configuration last opened it with (``""`` if none)."""
+        rows = self._query("SELECT value FROM meta WHERE key = 'region'")
+        return rows[0]["value"] if rows else ""
+
+    def set_current_region(self) -> None:
+        """Make this object's region the ledger's current one (:meth:`stored_region`, what a
+        ``Ledger(path)`` without a region uses), and give the products recorded before
+        regions were (region ``""``) the region of their files (:func:`product_file_region`;
+        ``"?"`` where the file is gone, this object's region where there is no file).
+
+        :meth:`for_config` does this on every open.
+        """
+        stored = self._query("SELECT value FROM meta WHERE key = 'region'")
+        if not stored or stored[0]["value"] != self.region:  # written only when it changes
+            with self.transaction() as conn:
+                row = conn.execute("SELECT value FROM meta WHERE key = 'region'").fetchone()
+                conn.execute("INSERT INTO meta (key, value) VALUES ('region', ?) ON CONFLICT "
+                             "(key) DO UPDATE SET value = excluded.value", (self.region,))
+            if row is not None and row["value"] not in ("", self.region):
+                log.warning("%s: the product region changed (%s -> %s): the products of the "
+                            "former region are not reused", self.path, row["value"],
+                            self.region)
+        legacy = self._query("SELECT id, path FROM products WHERE region = ''")
+        if legacy:
+            self._assign_legacy_regions(legacy)
+
+    def _assign_legacy_regions(self, rows: Sequence[sqlite3.Row]) -> None:
+        regions = {}
+        for row in rows:  # read outside the transaction: files may be slow to open
+            if row["path"] is None:
+                regions[row["id"]] = self.region
+                continue
+            try:
+                regions[row["id"]] = product_file_region(row["path"])
+            except (OSError, ValueError, KeyError, IndexError):
+                regions[row["id"]] = "?"  # its file is gone or unreadable: no region's
+        mine = 0
+        with self.transaction() as conn:
+            for product_id, region in regions.items():
+                try:
+                    conn.execute("UPDATE products SET region = ? WHERE id = ? AND region = ''",
+                                 (region, product_id))
+                except sqlite3.IntegrityError:  # its region already has that issue or final
+                    conn.execute("UPDATE products SET region = '?' WHERE id = ?", (product_id,))
+                    region = "?"
+                mine += region == self.region
+        log.info("%s: %d product row(s) recorded before regions were assigned a region from "
+                 "their files (%d of this configuration's)", self.path, len(regions), mine)
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table: ``inputs``, ``runs``, ``products`` (every region), ``claims``."""
+        tables = ("inputs", "runs", "products", "claims")
+        row = self._query("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {t})" for t in tables))
+        return dict(zip(tables, (int(n) for n in row[0]), strict=True))
+
+    def other_regions(self, name: str) -> dict[str, int]:
+        """Product rows of regions other than this object's whose files bear the product
+        ``name`` (``{name}_varnet_phy_l4_...``), by region key."""
+        rows = self._query(
+            "SELECT region, COUNT(*) AS n FROM products WHERE region != ? AND "
+            "(path LIKE ? OR path LIKE ?) GROUP BY region ORDER BY region",
+            (self.region, f"%/{name}_varnet_phy_l4_%", f"{name}_varnet_phy_l4_%"))
+        return {r["region"]: int(r["n"]) for r in rows}
+
+    def checkpoint(self) -> None:
+        """Write the WAL into the ledger file and empty it (e.g. before copying the file)."""
+        self._query("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -752,11 +1223,11 @@ class Ledger:
     # -- runs ---------------------------------------------------------------------------------
 
     def start_run(self, kind: str) -> int:
-        """Record the start of a run.
+        """Record the start of a run (by this process).
 
         Parameters
         ----------
-        kind : {"daily", "reprocess", "daemon"}
+        kind : {"daily", "reprocess", "daemon", "rebuild"}
 
         Returns
         -------
@@ -765,10 +1236,11 @@ class Ledger:
         """
         if kind not in RUN_KINDS:
             raise LedgerError(f"run kind must be one of {RUN_KINDS}, got {kind!r}")
+        pid = os.getpid()
         with self.transaction() as conn:
-            cur = conn.execute("INSERT INTO runs (kind, started, status, host, pid) "
-                               "VALUES (?, ?, 'running', ?, ?)",
-                               (kind, utc_now(), self.host, os.getpid()))
+            cur = conn.execute("INSERT INTO runs (kind, started, status, host, pid, pid_start) "
+                               "VALUES (?, ?, 'running', ?, ?, ?)",
+                               (kind, utc_now(), self.host, pid, _process_start(pid)))
         return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, status: str = "ok", error: str | None = None) -> None:
@@ -797,6 +1269,35 @@ class Ledger:
         """The latest ``limit`` runs, newest first."""
         rows = self._query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (int(limit),))
         return [RunRecord._from_row(r) for r in rows]
+
+    def mark_interrupted_runs(self) -> int:
+        """Mark ``interrupted`` the ``running`` runs of this host whose process is dead.
+
+        Runs of other hosts are left alone: this host cannot see their processes.
+
+        Returns
+        -------
+        int
+            How many runs changed.
+        """
+        rows = self._query("SELECT * FROM runs WHERE status = 'running' AND host = ?",
+                           (self.host,))
+        dead = [RunRecord._from_row(r) for r in rows]
+        dead = [r for r in dead if r.pid != os.getpid() and not pid_alive(r.pid, r.pid_start)]
+        if not dead:
+            return 0
+        now = utc_now()
+        with self.transaction() as conn:
+            for run in dead:
+                conn.execute(
+                    "UPDATE runs SET status = 'interrupted', error = ? WHERE id = ? AND "
+                    "status = 'running'",
+                    (f"interrupted: its process (pid {run.pid} on {run.host}) stopped before "
+                     f"the run ended (noticed {now})", run.id))
+        for run in dead:
+            log.warning("run #%d (%s, pid %d, started %s) was interrupted: its process is gone",
+                        run.id, run.kind, run.pid, run.started)
+        return len(dead)
 
     # -- claims -------------------------------------------------------------------------------
 
@@ -890,26 +1391,74 @@ class Ledger:
         return [Claim._from_row(r)
                 for r in self._query("SELECT * FROM claims ORDER BY product_day")]
 
+
+    def clear_dead_claims(self) -> int:
+        """Remove the claims of processes of this host that died holding them.
+
+        Claims of live processes, of this process and of other hosts are left alone.
+
+        Returns
+        -------
+        int
+            How many claims were removed.
+        """
+        dead = [c for c in self.claims() if c.host == self.host and c.owner != self.owner
+                and c.pid != os.getpid() and not pid_alive(c.pid, c.pid_start)]
+        if not dead:
+            return 0
+        with self.transaction() as conn:
+            for held in dead:
+                conn.execute("DELETE FROM claims WHERE product_day = ? AND owner = ?",
+                             (held.product_day.isoformat(), held.owner))
+        for held in dead:
+            log.warning("cleared the claim on %s of %s (pid %d on %s since %s): its owner is "
+                        "gone", held.product_day, held.owner, held.pid, held.host,
+                        held.claimed_at)
+        return len(dead)
+
     # -- products -----------------------------------------------------------------------------
+
+    def _row(self, conn: sqlite3.Connection, day: str | None,
+             issue: str | None) -> sqlite3.Row | None:
+        return conn.execute("SELECT * FROM products WHERE region = ? AND product_day = ? AND "
+                            "production_day = ?", (self.region, day, issue)).fetchone()
+
+    def _final_row(self, conn: sqlite3.Connection, day: str | None) -> sqlite3.Row | None:
+        return conn.execute("SELECT * FROM products WHERE region = ? AND product_day = ? AND "
+                            "status = 'final'", (self.region, day)).fetchone()
 
     def start_product(
         self, product_day: dt.date, production_day: dt.date, *, run_id: int | None = None,
+        replace_final: bool = False,
     ) -> ProductRecord:
         """Record that the product of ``product_day`` is being made on ``production_day``.
 
-        The caller must hold the claim on ``product_day`` (:meth:`claim`). A second start of
-        the same (product day, production day) resets that row and counts an attempt.
+        The caller must hold the claim on ``product_day`` (:meth:`claim`). What the row
+        becomes depends on what the ledger holds for that (product day, production day):
+
+        - nothing: a new ``in-progress`` row;
+        - a usable product (``ok`` or ``final``; e.g. a ``--force`` re-make of a final day on
+          the same production day): the row keeps its status, file path and inputs until
+          :meth:`finish_product` records the new file, so a re-make killed midway leaves
+          the product made before recorded; ``remake_started_at`` says a re-make runs;
+        - a failed, interrupted or in-progress attempt: it is reset to ``in-progress``.
+
+        Each start counts an attempt.
 
         Parameters
         ----------
         product_day, production_day : datetime.date
         run_id : int, optional
             The run making it.
+        replace_final : bool, default False
+            Allow this attempt, when it finishes ``final``, to replace the final product of
+            another production day of ``product_day`` (a forced re-make): that one becomes
+            ``replaced`` then, and only then. Without it a second final is refused.
 
         Returns
         -------
         ProductRecord
-            Status ``in-progress``.
+            Status ``in-progress``, or the usable row being re-made.
 
         Raises
         ------
@@ -919,19 +1468,33 @@ class Ledger:
         day, issue, now = _day(product_day), _day(production_day), utc_now()
         with self.transaction() as conn:
             self._require_claim(conn, day)
-            conn.execute(
-                "INSERT INTO products (product_day, production_day, run_id, status, "
-                "started_at, updated_at) VALUES (?, ?, ?, 'in-progress', ?, ?) "
-                "ON CONFLICT (product_day, production_day) DO UPDATE SET "
-                "run_id = excluded.run_id, status = 'in-progress', path = NULL, "
-                "inputs_used = '[]', model_checksum = NULL, timings = '{}', error = NULL, "
-                "attempts = attempts + 1, started_at = excluded.started_at, "
-                "updated_at = excluded.updated_at",
-                (day, issue, run_id, now, now),
-            )
+            row = self._row(conn, day, issue)
+            final = self._final_row(conn, day)
+            replaces = (final["id"] if replace_final and final is not None
+                        and (row is None or final["id"] != row["id"]) else None)
+            if row is None:
+                conn.execute(
+                    "INSERT INTO products (region, product_day, production_day, run_id, status, "
+                    "started_at, updated_at, replaces_id) "
+                    "VALUES (?, ?, ?, ?, 'in-progress', ?, ?, ?)",
+                    (self.region, day, issue, run_id, now, now, replaces))
+            elif row["status"] in _GOOD:
+                conn.execute(
+                    "UPDATE products SET remake_started_at = ?, remake_run_id = ?, "
+                    "replaces_id = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                    (now, run_id, replaces, now, row["id"]))
+            else:
+                conn.execute(
+                    "UPDATE products SET run_id = ?, status = 'in-progress', path = NULL, "
+                    "inputs_used = '[]', model_checksum = NULL, timings = '{}', error = NULL, "
+                    "attempts = attempts + 1, started_at = ?, updated_at = ?, "
+                    "finished_at = NULL, window_first = NULL, window_last = NULL, "
+                    "flags = '[]', remake_started_at = NULL, remake_run_id = NULL, "
+                    "replaces_id = ? WHERE id = ?",
+                    (run_id, now, now, replaces, row["id"]))
         return self._product(day, issue)
 
-    def _require_claim(self, conn: sqlite3.Connection, day: str) -> None:
+    def _require_claim(self, conn: sqlite3.Connection, day: str | None) -> None:
         row = conn.execute("SELECT owner FROM claims WHERE product_day = ?", (day,)).fetchone()
         if row is None or row["owner"] != self.owner:
             holder = f"it is held by {row['owner']}" if row else "nobody holds it"
@@ -947,8 +1510,10 @@ class Ledger:
         model_checksum: str | None = None,
         timings: Mapping[str, float] | None = None,
         final: bool = False,
+        window: tuple[dt.date, dt.date] | None = None,
+        flags: Iterable[str] = (),
     ) -> ProductRecord:
-        """Record that a product was written.
+        """Record that a product was written (its file is in place).
 
         Parameters
         ----------
@@ -965,6 +1530,13 @@ class Ledger:
             Seconds per stage.
         final : bool, optional
             Mark it ``final``: the last issue of its day (see :meth:`finalize`).
+        window : tuple of datetime.date, optional
+            First and last data day whose files can change this product (its window and the
+            OI's reach around it), for :meth:`stale_finals`. Default: the first and last
+            data day of ``inputs_used``.
+        flags : iterable of str, optional
+            Sentences a person should read about this product (``varnet-ops status`` shows
+            its day as flagged).
 
         Returns
         -------
@@ -974,12 +1546,16 @@ class Ledger:
         Raises
         ------
         LedgerError
-            If the product was not started or the claim is not held.
+            If the product was not started or the claim is not held; if ``final`` and the day
+            already has a final product of another production day that this attempt was not
+            started to replace (``start_product(..., replace_final=True)``): a day has one
+            final product.
         """
         return self._end_product(
             product_day, production_day, status="final" if final else "ok",
             path=os.fspath(path), inputs_used=self._references(inputs_used),
-            model_checksum=model_checksum, timings=timings, error=None,
+            model_checksum=model_checksum, timings=timings, error=None, window=window,
+            flags=tuple(flags),
         )
 
     def fail_product(
@@ -988,10 +1564,13 @@ class Ledger:
     ) -> ProductRecord:
         """Record that making a product failed, with the error a person reads.
 
+        A failed re-make of a usable product leaves that product as it was (its ``error``
+        says the re-make failed).
+
         Returns
         -------
         ProductRecord
-            Status ``failed``.
+            Status ``failed``, or the usable product kept.
         """
         return self._end_product(product_day, production_day, status="failed", path=None,
                                  inputs_used=None, model_checksum=None, timings=timings,
@@ -1001,21 +1580,159 @@ class Ledger:
         self, product_day: dt.date, production_day: dt.date, *, status: str,
         path: str | None, inputs_used: list[dict[str, str]] | None,
         model_checksum: str | None, timings: Mapping[str, float] | None, error: str | None,
+        window: tuple[dt.date, dt.date] | None = None, flags: tuple[str, ...] = (),
     ) -> ProductRecord:
-        day, issue = _day(product_day), _day(production_day)
+        day, issue, now = _day(product_day), _day(production_day), utc_now()
         with self.transaction() as conn:
             self._require_claim(conn, day)
-            cur = conn.execute(
-                "UPDATE products SET status = ?, path = COALESCE(?, path), "
-                "inputs_used = COALESCE(?, inputs_used), model_checksum = ?, timings = ?, "
-                "error = ?, updated_at = ? WHERE product_day = ? AND production_day = ?",
-                (status, path, None if inputs_used is None else json.dumps(inputs_used),
-                 model_checksum, json.dumps(dict(timings or {})), error, utc_now(), day, issue),
-            )
-            if cur.rowcount == 0:
+            row = self._row(conn, day, issue)
+            if row is None:
                 raise LedgerError(f"product {day} (production {issue}) was never started; "
                                   "call Ledger.start_product first")
+            if status == "failed":
+                self._record_failure(conn, row, error or "failed", timings, now)
+            else:
+                if status == "final":
+                    self._make_room_for_final(conn, row, now)
+                first, last = ((_day(window[0]), _day(window[1])) if window
+                               else self._window_of(conn, inputs_used or []))
+                conn.execute(
+                    "UPDATE products SET status = ?, path = COALESCE(?, path), "
+                    "inputs_used = ?, model_checksum = ?, timings = ?, error = NULL, "
+                    "updated_at = ?, finished_at = ?, "
+                    "started_at = COALESCE(remake_started_at, started_at), "
+                    "run_id = CASE WHEN remake_started_at IS NULL THEN run_id "
+                    "ELSE remake_run_id END, window_first = ?, window_last = ?, flags = ?, "
+                    "remake_started_at = NULL, remake_run_id = NULL WHERE id = ?",
+                    (status, path, json.dumps(inputs_used or []), model_checksum,
+                     json.dumps(dict(timings or {})), now, now, first, last,
+                     json.dumps(list(flags)), row["id"]))
         return self._product(day, issue)
+
+    @staticmethod
+    def _record_failure(conn: sqlite3.Connection, row: sqlite3.Row, error: str,
+                        timings: Mapping[str, float] | None, now: str) -> None:
+        if row["status"] in _GOOD and row["remake_started_at"] is not None:
+            kept = row["finished_at"] or row["updated_at"]
+            conn.execute(
+                "UPDATE products SET error = ?, updated_at = ?, remake_started_at = NULL, "
+                "remake_run_id = NULL, replaces_id = NULL WHERE id = ?",
+                (f"a re-make started {row['remake_started_at']} failed ({error}); the issue "
+                 f"made {kept} is kept", now, row["id"]))
+            return
+        conn.execute("UPDATE products SET status = 'failed', model_checksum = NULL, "
+                     "timings = ?, error = ?, updated_at = ? WHERE id = ?",
+                     (json.dumps(dict(timings or {})), error, now, row["id"]))
+
+    def _make_room_for_final(self, conn: sqlite3.Connection, row: sqlite3.Row,
+                             now: str) -> None:
+        """Mark ``replaced`` the final this attempt was started to replace; refuse any other
+        final of the day."""
+        other = conn.execute("SELECT * FROM products WHERE region = ? AND product_day = ? AND "
+                             "status = 'final' AND id != ?",
+                             (self.region, row["product_day"], row["id"])).fetchone()
+        if other is None:
+            return
+        if row["replaces_id"] != other["id"]:
+            raise LedgerError(
+                f"product day {row['product_day']}: a final product already exists (issue "
+                f"{other['production_day']}, {other['path']}); a day has one final product, "
+                "so this one is not recorded final - re-make the day with --force to replace "
+                "it")
+        conn.execute("UPDATE products SET status = 'replaced', error = ?, updated_at = ? "
+                     "WHERE id = ?",
+                     (f"replaced by the final issue of {row['production_day']} (a forced "
+                      f"re-make) at {now}", now, other["id"]))
+        log.info("product %s: the final issue of %s is replaced by that of %s",
+                 row["product_day"], other["production_day"], row["production_day"])
+
+    @staticmethod
+    def _window_of(conn: sqlite3.Connection,
+                   refs: Sequence[Mapping[str, str]]) -> tuple[str | None, str | None]:
+        """First and last data day of the recorded inputs among ``refs`` (None if none)."""
+        shas = sorted({r["sha256"] for r in refs if r.get("sha256")})
+        if not shas:
+            return None, None
+        row = conn.execute(
+            f"SELECT MIN(data_day), MAX(data_day) FROM inputs WHERE sha256 IN "
+            f"({', '.join('?' * len(shas))})", shas).fetchone()
+        return row[0], row[1]
+
+    def record_product(
+        self,
+        product_day: dt.date,
+        production_day: dt.date,
+        *,
+        path: str | os.PathLike[str],
+        status: str,
+        inputs_used: Iterable[InputRecord | Mapping[str, str] | str | os.PathLike[str]],
+        made_at: str,
+        model_checksum: str | None = None,
+        region: str | None = None,
+        window: tuple[dt.date, dt.date] | None = None,
+        run_id: int | None = None,
+        error: str | None = None,
+    ) -> ProductRecord:
+        """Record a product file that exists, without making it (``varnet-ops ledger
+        rebuild``); no claim is needed.
+
+        Parameters
+        ----------
+        product_day, production_day : datetime.date
+        path : str or os.PathLike
+            The product file.
+        status : {"ok", "final", "replaced"}
+        inputs_used : iterable
+            As :meth:`finish_product`.
+        made_at : str
+            When it was made (UTC ledger timestamp): its start, end and last change.
+        model_checksum : str, optional
+        region : str, optional
+            Its region (default this object's).
+        window : tuple of datetime.date, optional
+            As :meth:`finish_product`.
+        run_id : int, optional
+            The run recording it.
+        error : str, optional
+            A note (e.g. why it is ``replaced``).
+
+        Returns
+        -------
+        ProductRecord
+
+        Raises
+        ------
+        LedgerError
+            If the status is not one of those, if the (region, product day, production day)
+            is already recorded, or if a second final of a day is recorded.
+        """
+        if status not in ("ok", "final", "replaced"):
+            raise LedgerError(f"a recorded product is 'ok', 'final' or 'replaced', got "
+                              f"{status!r}")
+        day, issue = _day(product_day), _day(production_day)
+        refs = self._references(inputs_used)
+        region = self.region if region is None else region
+        with self.transaction() as conn:
+            clash = conn.execute(
+                "SELECT production_day, status, path FROM products WHERE region = ? AND "
+                "product_day = ? AND (production_day = ? OR (status = 'final' AND ? = 'final'))",
+                (region, day, issue, status)).fetchone()
+            if clash is not None:
+                raise LedgerError(f"product day {day}: already recorded (issue "
+                                  f"{clash['production_day']}, {clash['status']}, "
+                                  f"{clash['path']})")
+            first, last = ((_day(window[0]), _day(window[1])) if window
+                           else self._window_of(conn, refs))
+            conn.execute(
+                "INSERT INTO products (region, product_day, production_day, run_id, path, "
+                "status, inputs_used, model_checksum, error, started_at, updated_at, "
+                "finished_at, window_first, window_last) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (region, day, issue, run_id, os.fspath(path), status, json.dumps(refs),
+                 model_checksum, error, made_at, made_at, made_at, first, last))
+            row = conn.execute("SELECT * FROM products WHERE region = ? AND product_day = ? "
+                               "AND production_day = ?", (region, day, issue)).fetchone()
+        return ProductRecord._from_row(row)
 
     def _references(
         self, items: Iterable[InputRecord | Mapping[str, str] | str | os.PathLike[str]],
@@ -1039,7 +1756,7 @@ class Ledger:
         return found[-1].reference() if found else None
 
     def finalize(self, product_day: dt.date) -> ProductRecord | None:
-        """Mark the latest ``ok`` issue of ``product_day`` as ``final``.
+        """Mark the latest ``ok`` issue of ``product_day`` as ``final`` (if none is final).
 
         Returns
         -------
@@ -1056,43 +1773,46 @@ class Ledger:
         return self._product(_day(product_day), _day(latest.production_day))
 
     def _product(self, day: str | None, issue: str | None) -> ProductRecord:
-        rows = self._query("SELECT * FROM products WHERE product_day = ? AND production_day = ?",
-                           (day, issue))
-        return ProductRecord._from_row(rows[0])
+        return ProductRecord._from_row(self._row(self._connect(), day, issue))
 
     def product(self, product_day: dt.date, production_day: dt.date) -> ProductRecord | None:
-        """The attempt at ``product_day`` made on ``production_day``, or None."""
-        rows = self._query("SELECT * FROM products WHERE product_day = ? AND production_day = ?",
-                           (_day(product_day), _day(production_day)))
+        """The attempt at ``product_day`` made on ``production_day`` (this region's), or
+        None."""
+        rows = self._query("SELECT * FROM products WHERE region = ? AND product_day = ? AND "
+                           "production_day = ?",
+                           (self.region, _day(product_day), _day(production_day)))
         return ProductRecord._from_row(rows[0]) if rows else None
 
     def product_history(self, product_day: dt.date) -> list[ProductRecord]:
-        """Every attempt at ``product_day``, by production day."""
-        rows = self._query("SELECT * FROM products WHERE product_day = ? "
-                           "ORDER BY production_day", (_day(product_day),))
+        """Every attempt at ``product_day`` (this region's), by production day."""
+        rows = self._query("SELECT * FROM products WHERE region = ? AND product_day = ? "
+                           "ORDER BY production_day", (self.region, _day(product_day)))
         return [ProductRecord._from_row(r) for r in rows]
 
     def latest_product(self, product_day: dt.date) -> ProductRecord | None:
-        """The usable (``ok`` or ``final``) product of ``product_day`` of the latest production
-        day, or None."""
+        """The product to serve for ``product_day``: its ``final`` one, else its ``ok`` one
+        of the latest production day, else None."""
         day = dt.date.fromisoformat(_day(product_day) or "")
         return self.latest_products(day, day).get(day)
 
     def latest_products(self, first: dt.date, last: dt.date) -> dict[dt.date, ProductRecord]:
-        """For each product day in ``[first, last]`` that has one, its latest usable product.
+        """For each product day in ``[first, last]`` that has one, the product to serve.
 
         Returns
         -------
         dict of datetime.date to ProductRecord
-            Status ``ok`` or ``final``, latest production day; days without one are absent.
+            The day's ``final`` product, else its ``ok`` one of the latest production day;
+            days without a usable product are absent.
         """
         rows = self._query(
-            "SELECT * FROM products p WHERE product_day BETWEEN ? AND ? AND status IN "
-            "('ok', 'final') AND production_day = (SELECT MAX(production_day) FROM products q "
-            "WHERE q.product_day = p.product_day AND q.status IN ('ok', 'final')) "
-            "ORDER BY product_day", (_day(first), _day(last)))
-        records = [ProductRecord._from_row(r) for r in rows]
-        return {r.product_day: r for r in records}
+            "SELECT * FROM products WHERE region = ? AND product_day BETWEEN ? AND ? AND "
+            "status IN ('ok', 'final') ORDER BY product_day, status = 'final', production_day",
+            (self.region, _day(first), _day(last)))
+        best: dict[dt.date, ProductRecord] = {}
+        for row in rows:  # the last of each day wins: a final, else the latest issue
+            record = ProductRecord._from_row(row)
+            best[record.product_day] = record
+        return best
 
     def missing_days(self, first: dt.date, last: dt.date) -> list[dt.date]:
         """Days of ``[first, last]`` without a usable (``ok`` or ``final``) product, in order."""
@@ -1129,36 +1849,105 @@ class Ledger:
             "? AND ?", (_day(first), _day(last)))
         if any(r["ingested_at"] > latest.started_at for r in rows):
             return True
-        used = {ref["sha256"] for ref in latest.inputs_used if ref.get("sha256")}
+        return bool(self._gone_inputs(latest))
+
+    def _gone_inputs(self, product: ProductRecord) -> list[InputRecord]:
+        """Recorded inputs ``product`` used that are no longer ``ok`` (superseded)."""
+        used = {ref["sha256"] for ref in product.inputs_used if ref.get("sha256")}
         if not used:
-            return False
+            return []
         placeholders = ", ".join("?" * len(used))
-        ok = {r["sha256"] for r in self._query(
-            f"SELECT sha256 FROM inputs WHERE status = 'ok' AND sha256 IN ({placeholders})",
-            sorted(used))}
-        return bool(used - ok)
+        rows = self._query(f"SELECT * FROM inputs WHERE sha256 IN ({placeholders}) ORDER BY id",
+                           sorted(used))
+        records = [InputRecord._from_row(r) for r in rows]
+        ok = {r.sha256 for r in records if r.status == "ok"}
+        return [r for r in records if r.sha256 not in ok]
+
+    def stale_finals(self, first_day: dt.date, last_day: dt.date) -> list[StaleFinal]:
+        """Final products of ``[first_day, last_day]`` whose inputs changed after they were
+        made.
+
+        A final is stale if an ``ok`` input whose data day lies in its window
+        (``ProductRecord.window``, else the data days of its inputs) was archived after the
+        product was started and is not one it used, or if an input it used was superseded.
+
+        Returns
+        -------
+        list of StaleFinal
+            By product day, each with the reason a person reads, e.g. ``"inputs changed
+            after the final product (file X archived at T)"``.
+        """
+        rows = self._query("SELECT * FROM products WHERE region = ? AND status = 'final' AND "
+                           "product_day BETWEEN ? AND ? ORDER BY product_day",
+                           (self.region, _day(first_day), _day(last_day)))
+        stale = []
+        for row in rows:
+            found = self._staleness(ProductRecord._from_row(row))
+            if found is not None:
+                stale.append(found)
+        return stale
+
+    def _staleness(self, final: ProductRecord) -> StaleFinal | None:
+        if final.window is not None:
+            first, last = (d.isoformat() for d in final.window)
+        else:
+            first, last = self._window_of(self._connect(), final.inputs_used)
+        used = {ref.get("sha256") for ref in final.inputs_used}
+        if first is not None and last is not None:
+            rows = self._query(
+                "SELECT * FROM inputs WHERE status = 'ok' AND data_day BETWEEN ? AND ? AND "
+                "ingested_at > ? ORDER BY ingested_at, id", (first, last, final.started_at))
+            new = [InputRecord._from_row(r) for r in rows if r["sha256"] not in used]
+            if new:
+                more = f", and {len(new) - 1} more" if len(new) > 1 else ""
+                return StaleFinal(final, f"inputs changed after the final product (file "
+                                  f"{new[0].original_name} archived at {new[0].ingested_at}"
+                                  f"{more})", tuple(new))
+        gone = self._gone_inputs(final)
+        if gone:
+            why = f": {gone[0].reason}" if gone[0].reason else ""
+            return StaleFinal(final, f"inputs changed after the final product (file "
+                              f"{gone[0].original_name} it used is {gone[0].status}{why})",
+                              tuple(gone))
+        return None
 
     def interrupted_products(self) -> list[ProductRecord]:
-        """``in-progress`` products whose day nobody claims: their maker died."""
+        """Attempts whose maker died: ``in-progress`` rows, and re-makes of usable rows,
+        whose day nobody claims (any region)."""
         rows = self._query(
-            "SELECT * FROM products WHERE status = 'in-progress' AND product_day NOT IN "
-            "(SELECT product_day FROM claims) ORDER BY product_day, production_day")
+            "SELECT * FROM products WHERE (status = 'in-progress' OR remake_started_at IS NOT "
+            "NULL) AND product_day NOT IN (SELECT product_day FROM claims) "
+            "ORDER BY product_day, production_day")
         return [ProductRecord._from_row(r) for r in rows]
 
     def mark_interrupted(self) -> int:
-        """Mark every :meth:`interrupted_products` row ``failed`` ("interrupted").
+        """Record what died: clear the claims of dead processes of this host
+        (:meth:`clear_dead_claims`), mark their runs ``interrupted``
+        (:meth:`mark_interrupted_runs`), and settle every :meth:`interrupted_products` row:
+        an ``in-progress`` one becomes ``interrupted``; an interrupted re-make of a usable
+        product leaves that product as it was (its ``error`` says so).
 
         Returns
         -------
         int
-            How many rows changed.
+            How many product rows changed.
         """
+        self.clear_dead_claims()
+        self.mark_interrupted_runs()
+        now = utc_now()
+        unclaimed = "product_day NOT IN (SELECT product_day FROM claims)"
         with self.transaction() as conn:
-            cur = conn.execute(
-                "UPDATE products SET status = 'failed', error = 'interrupted: its maker stopped "
-                "before finishing', updated_at = ? WHERE status = 'in-progress' AND product_day "
-                "NOT IN (SELECT product_day FROM claims)", (utc_now(),))
-        return cur.rowcount
+            lost = conn.execute(
+                f"UPDATE products SET status = 'interrupted', error = ? || ' (started ' || "
+                f"started_at || ')', updated_at = ? WHERE status = 'in-progress' AND {unclaimed}",
+                (_INTERRUPTED, now)).rowcount
+            kept = conn.execute(
+                "UPDATE products SET error = 'a re-make started ' || remake_started_at || ' was "
+                "interrupted before it finished; the issue made ' || COALESCE(finished_at, "
+                "updated_at) || ' is kept', remake_started_at = NULL, remake_run_id = NULL, "
+                f"replaces_id = NULL, updated_at = ? WHERE remake_started_at IS NOT NULL AND "
+                f"{unclaimed}", (now,)).rowcount
+        return lost + kept
 
 
 # --------------------------------------------------------------------------------------------

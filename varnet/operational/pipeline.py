@@ -36,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from varnet.config import ConfigError
 from varnet.errors import VarnetError
 from varnet.export.metadata import ModelMetadata
 from varnet.inputs import (
@@ -108,9 +109,13 @@ class ProductInputs:
     files : list of InputRecord
         Every input file read.
     days_without_observations : list of datetime.date
-        Window days with no along-track file.
+        Window days without any along-track point inside the region.
     days_without_sst : list of datetime.date
         Window days with no SST file.
+    alongtrack_points : list of int
+        Along-track points inside the region on each day of the window.
+    sst_coverage : list of float
+        Fraction of the grid's cells with an SST value on each day of the window.
     track_mdt : TrackMdtCells or None
         The along-track files' MDT, binned on the grid
         (:func:`varnet.operational.mdt.track_mdt_cells`); None where they carry none.
@@ -123,7 +128,14 @@ class ProductInputs:
     files: list[InputRecord]
     days_without_observations: list[dt.date]
     days_without_sst: list[dt.date]
+    alongtrack_points: list[int] = field(default_factory=list)
+    sst_coverage: list[float] = field(default_factory=list)
     track_mdt: TrackMdtCells | None = None
+
+    @property
+    def observations(self) -> tuple[tuple[dt.date, int, float], ...]:
+        """``(day, along-track points inside the region, SST coverage)`` for each window day."""
+        return tuple(zip(self.days, self.alongtrack_points, self.sst_coverage, strict=True))
 
     @property
     def platforms(self) -> tuple[str, ...]:
@@ -196,6 +208,7 @@ def build_inputs(
     track_reader: AlongTrackReader | None = None,
     threads: int = 1,
     min_quality_level: int = 4,
+    min_observations: int = 1,
 ) -> ProductInputs:
     """Read and grid the inputs of the window centred on ``day``.
 
@@ -224,6 +237,9 @@ def build_inputs(
         Threads solving the OI's blocks (the result does not depend on it).
     min_quality_level : int, default 4
         SST pixels whose GHRSST ``quality_level`` is below this are not used (0..5).
+    min_observations : int, default 1
+        Fewest along-track points inside the region over the window for a product to be
+        made; fewer is a :class:`NoInputError`, never a map made from the model alone.
 
     Returns
     -------
@@ -232,7 +248,8 @@ def build_inputs(
     Raises
     ------
     NoInputError
-        If no along-track file covers any day of the window.
+        If no along-track file covers any day of the window, or their points inside the
+        region are fewer than ``min_observations``.
     """
     timings = {} if timings is None else timings
     days = window_days(day, metadata.window_days)
@@ -248,6 +265,13 @@ def build_inputs(
                            f"{days[0]} to {days[-1]}; nothing to map")
     ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
     track = (track_reader or AlongTrackReader()).read(tracks)
+    points = points_in_region(track, grid, days)
+    if sum(points) < min_observations:
+        raise NoInputError(
+            f"product day {day}: {sum(points)} along-track point(s) inside the region "
+            f"({_extent(grid)}) over its window {days[0]} to {days[-1]}, fewer than "
+            f"production.min_observations = {min_observations}: the {len(tracks)} file(s) of "
+            "the window's reach have no point there; nothing to map")
     sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
     for k, d in enumerate(days):
         if d in ssts:
@@ -260,10 +284,46 @@ def build_inputs(
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
         days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
-        days_without_observations=[d for d in days if d not in in_window],
+        days_without_observations=[d for d, n in zip(days, points, strict=True) if n == 0],
         days_without_sst=[d for d in days if d not in ssts],
+        alongtrack_points=points,
+        sst_coverage=[float(np.isfinite(field).mean()) for field in sst],
         track_mdt=track_mdt_cells(track, grid.lat, grid.lon),
     )
+
+
+def _extent(grid: ModelGrid) -> str:
+    return (f"{grid.lat[0]:g} to {grid.lat[-1]:g} N, {grid.lon[0]:g} to {grid.lon[-1]:g} E, "
+            "cell centres")
+
+
+def points_in_region(track: AlongTrack, grid: ModelGrid, days: Sequence[dt.date]) -> list[int]:
+    """Along-track points inside the grid's cells on each of ``days`` (consecutive).
+
+    Parameters
+    ----------
+    track : AlongTrack
+        Along-track points (longitudes in [-180, 180)).
+    grid : ModelGrid
+        The product grid; a point counts when it falls in one of its cells.
+    days : sequence of datetime.date
+        Consecutive days (UTC).
+
+    Returns
+    -------
+    list of int
+        Points per day.
+    """
+    half_lat = 0.5 * abs(float(grid.lat[1] - grid.lat[0])) if grid.lat.size > 1 else 0.0
+    half_lon = 0.5 * abs(float(grid.lon[1] - grid.lon[0])) if grid.lon.size > 1 else 0.0
+    lon = np.mod(track.longitude - (grid.lon[0] - half_lon), 360.0) + (grid.lon[0] - half_lon)
+    inside = ((track.latitude >= grid.lat[0] - half_lat)
+              & (track.latitude < grid.lat[-1] + half_lat)
+              & (lon < grid.lon[-1] + half_lon))
+    start = np.datetime64(days[0].isoformat(), "ns")
+    index = (track.time - start) // np.timedelta64(1, "D")
+    inside &= (index >= 0) & (index < len(days))
+    return np.bincount(index[inside].astype(np.int64), minlength=len(days)).tolist()
 
 
 def _oi_key(records: Sequence[InputRecord], grid: ModelGrid, day: dt.date,
@@ -465,6 +525,13 @@ class Producer:
             config.model.path, resolution_deg=region.resolution_deg, lat0=region.lat_min,
             lon0=region.lon_min, inputs=["oi", "obs", "sst"])
         self.grid = region.model_grid()
+        others = self.ledger.other_regions(config.name)
+        if others:  # file names carry the name only: another region's would be overwritten
+            raise ConfigError(
+                "name", f"the ledger {config.paths.ledger_file} holds "
+                f"{sum(others.values())} product(s) of another region under the name "
+                f"{config.name!r}; a changed region needs a name of its own (product files "
+                "are named after it)")
         self.model_sha256 = file_sha256(config.model.path)
         self.track_reader = AlongTrackReader()
         #: The configured MDT on the product grid; None: estimated from each day's inputs.
@@ -492,8 +559,9 @@ class Producer:
         run_id : int, optional
             The ledger run making it.
         production_time : datetime.datetime, optional
-            ``date_created`` of the file (default 00:00 UTC of the production day, which
-            keeps products identical whichever process makes them).
+            ``date_created`` of the file (default: the time it is written; the rest of the
+            file is the same whichever process makes it and when, see
+            :func:`varnet.operational.products.product_digest`).
         force : bool, default False
             Re-make the day even if it is final.
 
@@ -512,7 +580,8 @@ class Producer:
                          "process): not made again", day, latest.production_day)
                 return DayResult(day, "up-to-date", latest.path and Path(latest.path))
             self._remove_stale_temporaries(day)
-            ledger.start_product(day, production_day, run_id=run_id)
+            # a forced re-make keeps the old final until the new file has replaced it
+            ledger.start_product(day, production_day, run_id=run_id, replace_final=force)
             timings: dict[str, float] = {}
             try:
                 path = self._produce(day, production_day, final, production_time, timings)
@@ -551,7 +620,8 @@ class Producer:
                               production.missions, production.sst_levels, timings,
                               oi_cache=Path(config.paths.state) / "oi-cache",
                               track_reader=self.track_reader, threads=config.model.threads,
-                              min_quality_level=production.sst_min_quality_level)
+                              min_quality_level=production.sst_min_quality_level,
+                              min_observations=production.min_observations)
         fields = reconstruct_day(self.model, inputs, timings)
         started = time.perf_counter()
         mdt = self.product_mdt(inputs)
@@ -563,6 +633,7 @@ class Producer:
             model_id=self.model.metadata.model_id, model_sha256=self.model_sha256,
             input_files=tuple((Path(r.path).name, r.sha256) for r in inputs.files),
             days_without_observations=tuple(inputs.days_without_observations),
+            observations=inputs.observations,
             processing_status="final" if final else "preliminary",
             production_time=production_time, platforms=inputs.platforms,
             mdt_source=_no_mdt(inputs) if mdt is None else mdt.source)
@@ -579,7 +650,9 @@ class Producer:
             log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
                         path.name, type(exc).__name__, exc)
         timings["quicklook"] = time.perf_counter() - started
+        reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
         self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
                                    model_checksum=self.model_sha256, timings=timings,
-                                   final=final)
+                                   final=final,
+                                   window=(inputs.days[0] - reach, inputs.days[-1] + reach))
         return path

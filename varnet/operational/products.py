@@ -48,8 +48,12 @@ Format versions (global attribute ``product_format_version``): 2 is this layout;
 version 1 (no attribute) had ``ssh`` for the SLA and ``ugos``/``vgos`` for the geostrophy of
 the SLA; :func:`read_product` renames them to this version's names.
 
-Writes are atomic (:mod:`varnet.io.atomic`) and deterministic: no attribute holds a
-wall-clock time, ``date_created`` is the production time passed in.
+Writes are atomic (:mod:`varnet.io.atomic`). ``date_created``, ``date_issued``,
+``date_modified`` and ``history`` carry the time the file was written (or the production time
+passed in); everything else is deterministic: the same inputs, model and production day give
+the same variables and attributes bit for bit, whichever process makes them and when, which
+:func:`product_digest` checks (a SHA-256 of the file's content without those four
+attributes).
 """
 
 from __future__ import annotations
@@ -85,6 +89,7 @@ __all__ = [
     "latest_filename",
     "latest_products",
     "parse_product_filename",
+    "product_digest",
     "product_filename",
     "product_variables",
     "read_product",
@@ -339,17 +344,21 @@ class ProductProvenance:
         a prefix of at least 8 digits. Written as ``input_files``, one ``"{sha256}  {name}"``
         line per file (``sha256sum`` format).
     days_without_observations : tuple of datetime.date
-        Days of the assimilation window without any along-track observation (sorted,
-        duplicates removed); written as ``days_without_observations``, ISO dates separated
-        by ", " (empty when every day had observations).
+        Days of the assimilation window without any along-track observation inside the
+        region (sorted, duplicates removed); written as ``days_without_observations``, ISO
+        dates separated by ", " (empty when every day had observations).
+    observations : tuple of (datetime.date, int, float)
+        For each day of the window: the along-track points inside the region and the
+        fraction of the region's cells with an SST value; written as
+        ``observations_in_region``, one line a day, e.g. ``"2012-10-19: 1523 along-track
+        points, SST on 100.0 % of cells"``.
     processing_status : {"preliminary", "final"}
         ``"preliminary"`` while later observations may still change the day (near-real
         time), ``"final"`` once the window is complete.
     production_time : datetime.datetime, optional
         When the product was made (UTC; a naive value is taken as UTC), written to the
         second as ``date_created`` (also ``date_issued``, ``date_modified``) and in
-        ``history``. Default: 00:00 UTC of the production day, so that output is
-        deterministic either way.
+        ``history``. Default: the time the file is written.
     software_version : str, optional
         Default ``varnet.__version__``.
     platforms : tuple of str
@@ -378,6 +387,7 @@ class ProductProvenance:
     model_sha256: str
     input_files: tuple[tuple[str, str], ...] = ()
     days_without_observations: tuple[dt.date, ...] = ()
+    observations: tuple[tuple[dt.date, int, float], ...] = ()
     processing_status: Literal["preliminary", "final"] = "preliminary"
     production_time: dt.datetime | None = None
     software_version: str = field(default_factory=lambda: varnet.__version__)
@@ -406,6 +416,14 @@ class ProductProvenance:
         days = sorted({_as_date(d, "days_without_observations") for d in
                        self.days_without_observations})
         object.__setattr__(self, "days_without_observations", tuple(days))
+        observed = []
+        for item in self.observations:
+            day, points, coverage = item
+            if int(points) < 0 or not 0.0 <= float(coverage) <= 1.0:
+                raise ValueError(f"observations: {item!r} is not (day, points >= 0, SST "
+                                 "coverage in [0, 1])")
+            observed.append((_as_date(day, "observations"), int(points), float(coverage)))
+        object.__setattr__(self, "observations", tuple(observed))
         if self.processing_status not in ("preliminary", "final"):
             raise ValueError(
                 f"processing_status must be 'preliminary' or 'final', got "
@@ -628,7 +646,8 @@ def write_product(
     The file (named by :func:`product_filename`) is written to a temporary file in
     ``directory``, flushed, then renamed over any file of the same name; on failure the
     temporary file is removed and an existing file is left untouched. Identical arguments
-    give byte-identical files. The ``latest/`` link is not touched (see
+    give byte-identical files when ``provenance.production_time`` is given, files of the
+    same :func:`product_digest` otherwise. The ``latest/`` link is not touched (see
     :func:`update_latest_link`).
 
     Parameters
@@ -691,8 +710,8 @@ def write_product(
     mdt_source = _mdt_source(provenance, absolute)
 
     start = dt.datetime(day.year, day.month, day.day)
-    created = provenance.production_time or dt.datetime(
-        production.year, production.month, production.day)
+    created = provenance.production_time or dt.datetime.now(dt.UTC).replace(
+        tzinfo=None, microsecond=0)
     nlat, nlon = lat_a.size, lon_a.size
     attributes = _variable_attributes()
     with atomic_dataset(path) as ds:
@@ -811,8 +830,51 @@ def write_product(
             "input_files": inputs,
             "days_without_observations": ", ".join(
                 d.isoformat() for d in provenance.days_without_observations),
+            "observations_in_region": "\n".join(
+                f"{d.isoformat()}: {n} along-track points, SST on {100 * c:.1f} % of cells"
+                for d, n, c in provenance.observations),
         })
     return path
+
+
+#: Global attributes holding the time a file was written: the only ones two makings of the
+#: same product differ by.
+WRITING_TIME_ATTRIBUTES = ("date_created", "date_issued", "date_modified", "history")
+
+
+def product_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a product's content, without the time it was written.
+
+    Hashes, in file order, every dimension, every variable's name, type, dimensions,
+    attributes and stored values, and every global attribute but
+    :data:`WRITING_TIME_ATTRIBUTES`. Two products made from the same inputs and model for
+    the same production day have the same digest, whichever process made them and when.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A product file.
+
+    Returns
+    -------
+    str
+        64 hexadecimal digits.
+    """
+    digest = hashlib.sha256()
+
+    def add(*items: object) -> None:
+        for item in items:
+            digest.update(repr(item).encode())
+
+    with netCDF4.Dataset(path) as ds:
+        ds.set_auto_maskandscale(False)
+        add(*((name, len(dim)) for name, dim in ds.dimensions.items()))
+        for name, var in ds.variables.items():
+            add(name, str(var.dtype), var.dimensions,
+                *((k, var.getncattr(k)) for k in var.ncattrs()))
+            digest.update(np.ascontiguousarray(var[...]).tobytes())
+        add(*((k, ds.getncattr(k)) for k in ds.ncattrs() if k not in WRITING_TIME_ATTRIBUTES))
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from varnet.config import ConfigError
-from varnet.operational.config import OpsConfig
+from varnet.operational.config import OpsConfig, require_folders
 from varnet.operational.ingest import IngestReport, ingest
 from varnet.operational.ledger import Ledger
 from varnet.operational.pipeline import (
@@ -195,6 +195,7 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
     RunSummary
     """
     production_day = production_day or today_utc()
+    require_folders(config)
     producer = producer or Producer(config)
     ledger = producer.ledger
     run_id = ledger.start_run("daily")
@@ -320,6 +321,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     if end < start:
         raise ConfigError("--end", f"{end} is before --start {start}")
     production_day = production_day or today_utc()
+    require_folders(config)
     ledger = Ledger.for_config(config)
     _clear_dead_claims(ledger)
     ledger.mark_interrupted()
