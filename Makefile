@@ -9,7 +9,7 @@ OUT ?= demo-output
 # synthetic ocean, then the paper's table of the four against the geostrophic baselines.
 DEMO_CONFIGS := demo demo-4dvarnet-ssh demo-direct-ssh-sst demo-direct-ssh
 
-.PHONY: demo demo-models heldback test bench lint venv clean
+.PHONY: demo demo-models heldback test test-fast bench lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,12 @@ heldback: venv
 test: venv
 	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/python -m pytest -q
+
+# The fast tier for daily work: everything but the tests marked slow (torch training and
+# export end to end, the operations soak test).
+test-fast: venv
+	$(BIN)/ruff check varnet tests benchmarks
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: venv
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -53,6 +53,9 @@ from varnet.training.config import TrainConfig  # noqa: E402
 from varnet.training.evaluate import method_name  # noqa: E402
 from varnet.training.model import Normalisation, build_model  # noqa: E402
 
+#: Torch training and export end to end: the slow tier (``make test-fast`` leaves it out).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_ONNX = ROOT / "models" / "demo" / "demo.onnx"
 DEMO_CHECKPOINT = ROOT / "models" / "demo" / "demo.pt"

@@ -32,6 +32,9 @@ from varnet.training.data import WindowDataset  # noqa: E402
 from varnet.training.reconstruct import reconstruct_period  # noqa: E402
 from varnet.training.train import prepared_periods, train  # noqa: E402
 
+#: Torch training and export end to end: the slow tier (``make test-fast`` leaves it out).
+pytestmark = pytest.mark.slow
+
 TRAIN = (dt.date(2012, 10, 1), dt.date(2012, 10, 14))
 VALIDATION = (dt.date(2012, 10, 15), dt.date(2012, 10, 19))
 TEST = (dt.date(2012, 10, 22), dt.date(2012, 10, 28))
