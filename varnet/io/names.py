@@ -29,6 +29,8 @@ from typing import Literal
 from varnet.io.missions import is_mission_code
 
 __all__ = [
+    "ALONGTRACK_PATTERN",
+    "GHRSST_PATTERN",
     "AlongTrackExtraction",
     "AlongTrackName",
     "GhrsstName",
@@ -46,14 +48,14 @@ _PREFIX = (r"^(?P<product>nrt|dt)_(?P<area>[a-z]+)_(?P<mission>[a-z0-9]+(?:_[a-z
 _ALONGTRACK_RE = re.compile(_PREFIX + r"(?P<day>\d{8})_(?P<production>\d{8})\.nc$")
 _EXTRACTION_RE = re.compile(
     _PREFIX + r"(?P<first>\d{8})-(?P<last>\d{8})(?:_[A-Za-z0-9_.\-]*)?\.nc$")
-_ALONGTRACK_PATTERN = "{nrt|dt}_{area}_{mission}_phy_l3[_1hz|_5hz]_{YYYYMMDD}_{YYYYMMDD}.nc"
+ALONGTRACK_PATTERN = "{nrt|dt}_{area}_{mission}_phy_l3[_1hz|_5hz]_{YYYYMMDD}_{YYYYMMDD}.nc"
 _EXTRACTION_PATTERN = "{nrt|dt}_{area}_{mission}_phy_l3[_1hz]_{YYYYMMDD}-{YYYYMMDD}[_...].nc"
 
 _GHRSST_RE = re.compile(
     r"^(?P<stamp>\d{14})-(?P<rdac>[A-Za-z0-9_]+)-(?P<level>L4|L3S|L3C|L3U)_GHRSST-"
     r"(?P<ssttype>SST[A-Za-z0-9]+)-(?P<product>[A-Za-z0-9_.\-]+)-v02\.0-fv\d{2}\.\d\.nc$"
 )
-_GHRSST_PATTERN = (
+GHRSST_PATTERN = (
     "YYYYMMDDHHMMSS-<RDAC>-<L4|L3S|L3C|L3U>_GHRSST-<SSTtype>-<product>-v02.0-fv<NN.N>.nc"
 )
 _VARNET_SST_TYPE = {"L4": "SSTfnd", "L3S": "SSTsubskin"}
@@ -208,13 +210,13 @@ def parse_alongtrack_filename(name: str) -> AlongTrackName:
     m = _ALONGTRACK_RE.match(name)
     if m is None:
         raise ValueError(
-            f"{name!r} is not a CMEMS L3 along-track file name; expected {_ALONGTRACK_PATTERN}"
+            f"{name!r} is not a CMEMS L3 along-track file name; expected {ALONGTRACK_PATTERN}"
         )
     return AlongTrackName(
         product=m["product"],
         mission=m["mission"],
-        day=_parse_day(m["day"], "data day", name, _ALONGTRACK_PATTERN),
-        production=_parse_day(m["production"], "production day", name, _ALONGTRACK_PATTERN),
+        day=_parse_day(m["day"], "data day", name, ALONGTRACK_PATTERN),
+        production=_parse_day(m["production"], "production day", name, ALONGTRACK_PATTERN),
         area=m["area"],
         rate=m["rate"],
     )
@@ -299,12 +301,12 @@ def parse_ghrsst_filename(name: str) -> GhrsstName:
     """
     m = _GHRSST_RE.match(name)
     if m is None:
-        raise ValueError(f"{name!r} is not a GHRSST GDS 2.0 file name; expected {_GHRSST_PATTERN}")
+        raise ValueError(f"{name!r} is not a GHRSST GDS 2.0 file name; expected {GHRSST_PATTERN}")
     try:
         stamp = dt.datetime.strptime(m["stamp"], "%Y%m%d%H%M%S")
     except ValueError:
         raise ValueError(
             f"{name!r}: time stamp {m['stamp']!r} is not a valid YYYYMMDDHHMMSS; "
-            f"expected {_GHRSST_PATTERN}"
+            f"expected {GHRSST_PATTERN}"
         ) from None
     return GhrsstName(day=stamp.date(), level=m["level"])

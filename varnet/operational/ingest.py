@@ -102,6 +102,8 @@ from varnet.io.atomic import (
 )
 from varnet.io.missions import MISSIONS
 from varnet.io.names import (
+    ALONGTRACK_PATTERN,
+    GHRSST_PATTERN,
     alongtrack_filename,
     parse_alongtrack_extraction,
     parse_alongtrack_filename,
@@ -155,9 +157,6 @@ _SPARSE_MIN_BYTES = 1 << 20
 _HASH_LOG_BYTES = 100 * 10**6
 #: The ledger's ``sha256`` of an entry quarantined without being read (not a checksum).
 UNREAD = "unread"
-_ALONGTRACK_PATTERN = "{nrt|dt}_global_{mission}_phy_l3_{YYYYMMDD}_{YYYYMMDD}.nc"
-_GHRSST_PATTERN = ("YYYYMMDDHHMMSS-<RDAC>-<L4|L3S|L3C|L3U>_GHRSST-<SSTtype>-<product>"
-                   "-v02.0-fv<NN.N>.nc")
 _ONE_DAY = np.timedelta64(1, "D")
 
 
@@ -595,7 +594,7 @@ def _recognise(path: Path, today: dt.date) -> _Identity | AlongTrackIdentity | s
         sst = parse_ghrsst_filename(name)
         return _Identity(kind="sst", data_day=sst.day, level=sst.level)
     unrecognised = (f"unrecognised file name; expected a CMEMS L3 along-track name "
-                    f"{_ALONGTRACK_PATTERN} or a GHRSST name {_GHRSST_PATTERN}")
+                    f"{ALONGTRACK_PATTERN} or a GHRSST name {GHRSST_PATTERN}")
     try:
         at = identify_alongtrack(path)
     except InputFileError as exc:
