@@ -65,6 +65,7 @@ from varnet.operational.mdt import (
 from varnet.operational.products import (
     ProductProvenance,
     file_sha256,
+    product_filename,
     update_latest_link,
     write_product,
 )
@@ -574,12 +575,13 @@ class Producer:
         with ledger.claimed(day) as claimed:
             if not claimed:
                 return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
+            self._remove_stale_temporaries(day)
+            self._remove_orphans(day)
             latest = ledger.latest_product(day)  # read again now that the day is ours
             if latest is not None and latest.status == "final" and not force:
                 log.info("product %s is already final (issue %s, made meanwhile by another "
                          "process): not made again", day, latest.production_day)
                 return DayResult(day, "up-to-date", latest.path and Path(latest.path))
-            self._remove_stale_temporaries(day)
             # a forced re-make keeps the old final until the new file has replaced it
             ledger.start_product(day, production_day, run_id=run_id, replace_final=force)
             timings: dict[str, float] = {}
@@ -602,6 +604,28 @@ class Producer:
         for stale in [*directory.glob(pattern), *(directory / "latest").glob(pattern)]:
             log.warning("removing %s, left by an interrupted writer", stale)
             stale.unlink(missing_ok=True)
+
+    def _remove_orphans(self, day: dt.date) -> None:
+        """Delete the product files of ``day`` that a killed writer wrote but never recorded
+        (their ledger row is not ``ok`` nor ``final``), with their quicklooks, and point
+        ``latest/`` back at the newest recorded issue. The claim is held: no other writer of
+        the day is alive."""
+        directory = Path(self.config.paths.products)
+        recorded = {r.path for r in self.ledger.product_history(day) if r.path}
+        removed = False
+        for row in self.ledger.product_history(day):
+            if row.status in ("ok", "final"):
+                continue
+            orphan = directory / product_filename(self.config.name, day, row.production_day)
+            if orphan.is_file() and str(orphan) not in recorded:
+                log.warning("removing %s: written by a maker that stopped before recording "
+                            "it (its row is %s)", orphan, row.status)
+                orphan.unlink()
+                orphan.with_suffix(".png").unlink(missing_ok=True)
+                removed = True
+        usable = self.ledger.latest_product(day)
+        if removed and usable is not None and usable.path and Path(usable.path).is_file():
+            update_latest_link(directory, self.config.name, day, usable.path)
 
     def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
         """The MDT of a product: the configured file's, else the along-track estimate of its
@@ -642,6 +666,13 @@ class Producer:
                              self.grid.lon, fields, provenance)
         update_latest_link(directory, config.name, day, path)
         timings["write"] = time.perf_counter() - started
+        # recorded at once: a writer killed between the file and the ledger leaves a file its
+        # row does not name, which the next maker of the day removes (_remove_orphans)
+        reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
+        self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
+                                   model_checksum=self.model_sha256, timings=timings,
+                                   final=final,
+                                   window=(inputs.days[0] - reach, inputs.days[-1] + reach))
         started = time.perf_counter()
         try:
             write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
@@ -650,9 +681,4 @@ class Producer:
             log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
                         path.name, type(exc).__name__, exc)
         timings["quicklook"] = time.perf_counter() - started
-        reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
-        self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
-                                   model_checksum=self.model_sha256, timings=timings,
-                                   final=final,
-                                   window=(inputs.days[0] - reach, inputs.days[-1] + reach))
         return path
