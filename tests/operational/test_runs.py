@@ -390,3 +390,44 @@ def test_daily_runs_issue_reissue_and_catch_up(tmp_path, tiny_ocean, model):
     assert ops.temporaries() == []
     assert all(f.name.endswith(".nc") for f in ops.product_files())
     assert os.path.isdir(ops.products / "latest")
+
+
+def test_a_day_left_preliminary_by_a_stopped_daemon_is_issued_final_by_the_next_run(
+        tmp_path, tiny_ocean, model):
+    """The run that should have issued a day final never came (daemon stopped for days): the
+    next run, whose re-issue window has moved on, issues it final all the same."""
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path, model)
+    one = dt.timedelta(days=1)
+    p = dt.date(2012, 10, 16)
+    ops.deliver(alongtrack_files(ocean, p - 11 * one, p - one) + sst_files(ocean, p - 7 * one, p))
+    first = daily_run(ops.config, production_day=p)
+    assert [(r.day, r.status) for r in first.results] == [
+        (p - 3 * one, "final"), (p - 2 * one, "ok"), (p - one, "ok")]
+    later = p + 5 * one  # window later - 3 .. later - 1: p + 2 .. p + 4
+    ops.deliver(alongtrack_files(ocean, p, later - one) + sst_files(ocean, p + one, later))
+    second = daily_run(ops.config, production_day=later)
+    assert [(r.day, r.status) for r in second.results] == [
+        (p - 2 * one, "final"), (p - one, "final"), (p + 2 * one, "final"),
+        (p + 3 * one, "ok"), (p + 4 * one, "ok")]
+    assert not second.unmade
+    with ops.ledger() as ledger:
+        for day in (p - 2 * one, p - one):
+            assert ledger.latest_product(day).status == "final"
+
+
+def test_a_stopped_run_counts_the_days_it_left_and_exits_non_zero(tmp_path, tiny_ocean, model):
+    import threading
+
+    ocean = tiny_ocean.out_dir
+    ops = make_ops(tmp_path, model)
+    p = dt.date(2012, 10, 16)
+    ops.deliver(alongtrack_files(ocean, p - dt.timedelta(days=11), p))
+    stop = threading.Event()
+    stop.set()  # asked to stop before its first day
+    summary = daily_run(ops.config, production_day=p, stop=stop)
+    assert [r.status for r in summary.results] == ["stopped"] * 3
+    assert len(summary.unmade) == 3
+    assert "stopped before 3 day(s)" in summary.line()
+    with ops.ledger() as ledger:
+        assert ledger.recent_runs(1)[0].status == "failed"

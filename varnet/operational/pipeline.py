@@ -473,8 +473,9 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
 
 
 #: What happened to a product day: made (``ok``, ``final``), already final (``up-to-date``),
-#: ``failed``, or held by another process (``busy``).
-DAY_STATUSES = ("ok", "final", "up-to-date", "failed", "busy")
+#: ``failed``, held by another process (``busy``), or left by a run asked to stop
+#: (``stopped``).
+DAY_STATUSES = ("ok", "final", "up-to-date", "failed", "busy", "stopped")
 
 
 def _holder(ledger: Ledger, day: dt.date) -> str:

@@ -116,10 +116,15 @@ class RunSummary:
         return sorted([*self.skipped, *(r.day for r in self._with("up-to-date"))])
 
     @property
+    def stopped(self) -> list[DayResult]:
+        """Days left because the run was asked to stop (SIGTERM, Ctrl-C)."""
+        return self._with("stopped")
+
+    @property
     def unmade(self) -> list[DayResult]:
-        """Days asked for and not made nor up to date (failed or held by another process):
-        a run with any ends with a non-zero exit status."""
-        return sorted([*self.failed, *self.busy], key=lambda r: r.day)
+        """Days asked for and not made nor up to date (failed, held by another process, or
+        left by a stopped run): a run with any ends with a non-zero exit status."""
+        return sorted([*self.failed, *self.busy, *self.stopped], key=lambda r: r.day)
 
     @property
     def asked(self) -> int:
@@ -136,6 +141,9 @@ class RunSummary:
         if self.busy:
             text += ("; not made, held by another process: "
                      + "; ".join(f"{r.day} ({r.error})" for r in self.busy))
+        if self.stopped:
+            text += (f"; stopped before {len(self.stopped)} day(s): "
+                     + ", ".join(str(r.day) for r in self.stopped))
         return text
 
     def outcome(self) -> tuple[str, str | None]:
@@ -143,6 +151,21 @@ class RunSummary:
         if not self.unmade:
             return "ok", None
         return "failed", "; ".join(f"{r.day}: {r.status}: {r.error}" for r in self.unmade)
+
+
+#: How far before its re-issue window a daily run looks for days left without a final issue.
+OVERDUE_LOOKBACK_DAYS = 30
+
+
+def overdue_finals(ledger: Ledger, production_day: dt.date, reissue_days: int) -> list[dt.date]:
+    """Days before the re-issue window whose newest issue is not final: a run that should have
+    issued them final did not (the daemon was stopped or down); the run on
+    ``production_day`` issues them final. Looks back :data:`OVERDUE_LOOKBACK_DAYS` days;
+    days never made at all are reprocessing's (``varnet-ops reprocess``)."""
+    first = production_day - dt.timedelta(days=reissue_days + OVERDUE_LOOKBACK_DAYS)
+    last = production_day - dt.timedelta(days=reissue_days + 1)
+    return [day for day in date_range(first, last)
+            if (latest := ledger.latest_product(day)) is not None and latest.status == "ok"]
 
 
 def _clear_dead_claims(ledger: Ledger) -> int:
@@ -207,9 +230,14 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
         _clear_dead_claims(ledger)
         ledger.mark_interrupted()
         reissue = config.production.reissue_days
-        for day in days_due(production_day, config.production.lag_days, reissue):
+        due = [*overdue_finals(ledger, production_day, reissue),
+               *days_due(production_day, config.production.lag_days, reissue)]
+        for k, day in enumerate(due):
             if stop is not None and stop.is_set():
                 log.info("stop requested: the remaining days wait for the next run")
+                summary.results += [DayResult(d, "stopped", error="the run was stopped before "
+                                              "this day; the next run makes it")
+                                    for d in due[k:]]
                 break
             latest = ledger.latest_product(day)
             final = (production_day - day).days >= reissue
