@@ -1250,12 +1250,13 @@ class Ledger:
         ----------
         run_id : int
             From :meth:`start_run`.
-        status : {"ok", "failed"}
+        status : {"ok", "failed", "interrupted"}
+            ``interrupted``: asked to stop before its last day.
         error : str, optional
             What went wrong.
         """
-        if status not in ("ok", "failed"):
-            raise LedgerError(f"a run finishes 'ok' or 'failed', got {status!r}")
+        if status not in ("ok", "failed", "interrupted"):
+            raise LedgerError(f"a run finishes 'ok', 'failed' or 'interrupted', got {status!r}")
         with self.transaction() as conn:
             conn.execute("UPDATE runs SET finished = ?, status = ?, error = ? WHERE id = ?",
                          (utc_now(), status, error, run_id))

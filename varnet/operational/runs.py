@@ -147,10 +147,12 @@ class RunSummary:
         return text
 
     def outcome(self) -> tuple[str, str | None]:
-        """The run's ledger status and note: ``failed`` when any day asked is unmade."""
+        """The run's ledger status and note: ``failed`` when a day failed or was held by
+        another process, ``interrupted`` when the run was stopped before some days."""
         if not self.unmade:
             return "ok", None
-        return "failed", "; ".join(f"{r.day}: {r.status}: {r.error}" for r in self.unmade)
+        status = "failed" if self.failed or self.busy else "interrupted"
+        return status, "; ".join(f"{r.day}: {r.status}: {r.error}" for r in self.unmade)
 
 
 #: How far before its re-issue window a daily run looks for days left without a final issue.
