@@ -170,25 +170,6 @@ def overdue_finals(ledger: Ledger, production_day: dt.date, reissue_days: int) -
             if (latest := ledger.latest_product(day)) is not None and latest.status == "ok"]
 
 
-def _clear_dead_claims(ledger: Ledger) -> int:
-    """Release the claims of processes of this host that died holding them.
-
-    A maker killed between finishing a product and releasing its claim leaves a claim on a
-    day that no later run re-makes (it is final), and one killed while making a day keeps
-    :meth:`Ledger.mark_interrupted` from seeing that day's row. Taking such a claim over (the
-    ledger does only when the owner is dead) and releasing it leaves neither behind; live
-    claims and those of other hosts are untouched.
-    """
-    cleared = 0
-    for held in ledger.claims():
-        if held.host != ledger.host or held.owner == ledger.owner:
-            continue
-        if ledger.claim(held.product_day):  # False while its owner lives
-            ledger.release(held.product_day)
-            cleared += 1
-    return cleared
-
-
 def _window_data_days(producer: Producer, day: dt.date) -> tuple[dt.date, dt.date]:
     """First and last data days whose files can change the product of ``day``."""
     metadata = producer.model.metadata
@@ -229,7 +210,6 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
         if do_ingest:
             summary.ingest = ingest(config, ledger, today=production_day)
             log.info("ingest: %s", summary.ingest.summary())
-        _clear_dead_claims(ledger)
         ledger.mark_interrupted()
         reissue = config.production.reissue_days
         due = [*overdue_finals(ledger, production_day, reissue),
@@ -353,7 +333,6 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     production_day = production_day or today_utc()
     require_folders(config)
     ledger = Ledger.for_config(config)
-    _clear_dead_claims(ledger)
     ledger.mark_interrupted()
     days = date_range(start, end)
     todo = [d for d in days if force or (p := ledger.latest_product(d)) is None
