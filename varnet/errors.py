@@ -20,6 +20,7 @@ Exit codes of the command-line tools (``varnet-ops``, ``varnet-train``, ``varnet
 from __future__ import annotations
 
 __all__ = [
+    "CONFIG_PLACEHOLDER",
     "EXIT_ATTENTION",
     "EXIT_CONFIG",
     "EXIT_LEDGER",
@@ -33,6 +34,10 @@ EXIT_ATTENTION = 1
 EXIT_CONFIG = 2
 EXIT_LOCKED = 3
 EXIT_LEDGER = 4
+
+#: How a message names the configuration file when it does not know it (``--config
+#: OPS.toml``); the command-line tools put the file they were given in its place.
+CONFIG_PLACEHOLDER = "OPS.toml"
 
 
 class VarnetError(Exception):

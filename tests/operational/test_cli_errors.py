@@ -99,3 +99,13 @@ def test_every_operations_error_is_a_varnet_error(config):
                  MissingProductsError, LedgerError, LockHeldError):
         assert issubclass(kind, VarnetError), kind
     assert load_ops_config(config).name == "demo"
+
+
+def test_an_empty_ledger_is_refused_with_the_rebuild_command_for_this_configuration(config):
+    state = Path(load_ops_config(config).paths.ledger_file)
+    state.write_bytes(b"")
+    result = run("status", "--config", config)
+    assert result.exit_code == EXIT_LEDGER
+    (line,) = result.output.splitlines()
+    assert line.startswith(f"error: ledger: {state} is empty (0 bytes)")
+    assert line.endswith(f"varnet-ops ledger rebuild --config {config}")

@@ -140,10 +140,10 @@ def made(tmp_path_factory) -> tuple[Path, OpsConfig]:
     _deliver_and_ingest(config, files)
     _fail(config, _day(4), _day(6))
     _make(config, _day(5), _day(8), final=True)
-    _make(config, _day(6), _day(9), final=True)
     # a later production of a file the final of the 5th used, then that final re-made
     _deliver_and_ingest(config, [_track(inbox, "j3", _day(5), production=_day(8))])
     _make(config, _day(5), _day(10), final=True, replace_final=True)
+    _make(config, _day(6), _day(9), final=True)  # after it: not stale
     _make(config, _day(7), _day(8), final=False)
     _make(config, _day(7), _day(9), final=False)
     _make(config, _day(7), _day(10), final=True)
@@ -341,7 +341,8 @@ def test_status_exit_code_stale_and_interrupted(made, tmp_path):
     assert code == 0, lines
     assert lines[-1] == "missing: nothing" and report["attention"] is False
 
-    # a file of the final 7th's window arrives after it was made: stale
+    # a file of the windows of the final 6th and 7th arrives after they were made: stale (the
+    # 6th, before the re-issue window, is listed too)
     _deliver_and_ingest(config, [late := _track(Path(config.paths.inbox), "s3a", _day(9))])
     with Ledger.for_config(config) as ledger:
         (record,) = ledger.find_inputs(original_name=late.name)
@@ -349,10 +350,12 @@ def test_status_exit_code_stale_and_interrupted(made, tmp_path):
     reason = (f"inputs changed after the final product (file {late.name} archived at "
               f"{record.ingested_at})")
     assert code == 1
-    assert report["stale"] == ["2020-01-07"] and report["days"]["2020-01-07"]["stale"] == reason
+    assert report["stale"] == ["2020-01-06", "2020-01-07"]
+    assert report["days"]["2020-01-07"]["stale"] == reason
+    assert report["days"]["2020-01-06"]["stale"] == reason
     assert any(line.startswith("  2020-01-07: final (issue 2020-01-10) ")
                and line.endswith(f" - stale: {reason}") for line in lines)
-    assert "stale: 2020-01-07" in lines
+    assert "stale: 2020-01-06, 2020-01-07" in lines
 
     # a run killed while it made the 9th: its run and product read "interrupted"
     subprocess.run([sys.executable, "-c", _KILLED_RUN, str(toml), "2020-01-09", "2020-01-11"],

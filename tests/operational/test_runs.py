@@ -432,3 +432,88 @@ def test_a_stopped_run_counts_the_days_it_left_and_exits_non_zero(tmp_path, tiny
     assert "stopped before 3 day(s)" in summary.line()
     with ops.ledger() as ledger:
         assert ledger.recent_runs(1)[0].status == "interrupted"
+
+
+# --------------------------------------------------------------------------------------------
+# finals whose inputs change after they were made
+
+
+def _perturbed_copy(path: Path, folder: Path) -> Path:
+    """A later production of an along-track file: the same name, its SLA raised by 5 cm,
+    created a day later."""
+    import netCDF4
+
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / path.name
+    shutil.copy(path, copy)
+    with netCDF4.Dataset(copy, "a") as ds:
+        ds["sla_filtered"][:] = ds["sla_filtered"][:] + 0.05
+        created = dt.datetime.fromisoformat(ds.date_created.replace("Z", "+00:00"))
+        ds.date_created = f"{created + dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
+    return copy
+
+
+def test_a_late_or_replaced_input_makes_a_final_stale_and_remakes_it_only_if_configured(
+        tmp_path, tiny_ocean, model, caplog):
+    """A final is never changed silently: a late input of its window is logged with the command
+    that re-issues the day and ``status`` lists the day as stale; with
+    ``production.remake_stale_finals`` the next run makes it again (one final, the new file,
+    ``latest/`` on it); so does a replaced input."""
+    ocean = tiny_ocean.out_dir
+    one = dt.timedelta(days=1)
+    p = dt.date(2012, 10, 16)
+    day = p - 3 * one  # issued final on p
+    late_day = day + 2 * one  # a data day of its window, held back
+    ops = make_ops(tmp_path, model)
+    ops.deliver(alongtrack_files(ocean, p - 11 * one, p - one, skip=(late_day,))
+                + sst_files(ocean, p - 7 * one, p))
+    first = daily_run(ops.config, production_day=p)
+    assert (day, "final") in [(r.day, r.status) for r in first.results]
+    with ops.ledger() as ledger:
+        old = ledger.latest_product(day)
+
+    ops.deliver(alongtrack_files(ocean, late_day, late_day))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="varnet.ops.run"):
+        quiet = daily_run(ops.config, production_day=p + one)
+    assert day not in [r.day for r in quiet.results] and not quiet.unmade
+    (warning,) = [r.getMessage() for r in caplog.records if "stale" in r.getMessage()]
+    assert warning.startswith(f"the final product of {day} is stale: inputs changed after the "
+                              "final product (file ")
+    assert warning.endswith(f"varnet-ops reprocess --force --start {day} --end {day}, or set "
+                            "production.remake_stale_finals = true")
+    with ops.ledger() as ledger:
+        report = status_report(ops.config, ledger, today=p + one)
+        assert report["stale"] == [str(day)] and report["attention"]
+        assert ledger.latest_product(day).id == old.id
+
+    ops = make_ops(tmp_path, model, remake_stale_finals=True)  # the same state, allowed now
+    remade = daily_run(ops.config, production_day=p + one)
+    assert (day, "final") in [(r.day, r.status) for r in remade.results]
+    assert not remade.unmade
+
+    def check_one_final(issue: dt.date) -> None:
+        with ops.ledger() as ledger:
+            finals = [r for r in ledger.product_history(day) if r.status == "final"]
+            assert [r.production_day for r in finals] == [issue]
+            assert status_report(ops.config, ledger, today=issue)["stale"] == []
+        assert ops.latest_link(day).resolve() == ops.product_path(day, issue).resolve()
+        assert [f for f in ops.product_files() if f.name.startswith(
+            ops.product_path(day, issue).name[:-12])] == [ops.product_path(day, issue)]
+
+    check_one_final(p + one)
+    with ops.ledger() as ledger:  # the old final is set aside, not deleted
+        replaced = ledger.product(day, p)
+    aside = ops.products / "replaced" / ops.product_path(day, p).name
+    assert replaced.status == "replaced" and Path(replaced.path) == aside and aside.is_file()
+    assert aside.with_suffix(".png").is_file()
+    digest = product_digest(ops.product_path(day, p + one))
+
+    # a replaced file (same name, later production) of the window: stale, made again
+    used = max(alongtrack_files(ocean, day, day), key=lambda f: f.stat().st_size)
+    ops.deliver([_perturbed_copy(used, tmp_path / "replacement")])
+    again = daily_run(ops.config, production_day=p + 2 * one)
+    assert [o.action for o in again.ingest.outcomes] == ["replaced"]
+    assert (day, "final") in [(r.day, r.status) for r in again.results]
+    check_one_final(p + 2 * one)
+    assert product_digest(ops.product_path(day, p + 2 * one)) != digest

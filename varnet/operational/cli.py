@@ -27,12 +27,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shlex
 import sys
 from pathlib import Path
 
 import click
 
-from varnet.errors import EXIT_ATTENTION, EXIT_OK, VarnetError
+from varnet.errors import CONFIG_PLACEHOLDER, EXIT_ATTENTION, EXIT_OK, VarnetError
 
 log = logging.getLogger("varnet.ops")
 
@@ -47,12 +48,17 @@ def _setup_logging(quiet: bool) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
 
 
+#: The configuration files loaded by this command (for the hints of its errors).
+_LOADED: list[Path] = []
+
+
 def _load(config_path: Path, *, folders: bool = True):
     """The configuration; with ``folders``, its folders checked (created only where
     ``paths.create_missing``): a missing one stops the command with its key named."""
     from varnet.config import ConfigError
     from varnet.operational.config import load_ops_config, require_folders
 
+    _LOADED.append(config_path)
     try:
         config = load_ops_config(config_path)
     except OSError as exc:
@@ -85,7 +91,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except VarnetError as exc:
             log.debug("stopped on", exc_info=True)
-            click.echo(exc.one_line(), err=True)
+            line = exc.one_line()
+            if _LOADED:  # hints name the configuration file actually used
+                line = line.replace(f"--config {CONFIG_PLACEHOLDER}",
+                                    f"--config {shlex.quote(str(_LOADED[-1]))}")
+            click.echo(line, err=True)
             sys.exit(exc.exit_code)
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from varnet.config import ConfigError, load_toml, require
+from varnet.errors import CONFIG_PLACEHOLDER
 from varnet.io.missions import is_mission_code
 
 if TYPE_CHECKING:
@@ -326,6 +327,13 @@ class ProductionConfig:
         read nor copied: ingest moves it to the quarantine with a note (or leaves it in the
         inbox when the quarantine is on another file system), as it does a sparse file
         (:mod:`varnet.operational.ingest`).
+    remake_stale_finals : bool
+        A final product whose inputs changed after it was made (an input of its window
+        arrived late, or one it used was replaced) is *stale*. True: the daily run (and
+        reprocessing) makes it again, final, replacing the old file only once the new one is
+        written. False (the default): finals never change by themselves; the daily run logs
+        each stale final with the command that re-issues it, and ``varnet-ops status``
+        lists them and exits 1 (:mod:`varnet.operational.runs`).
     """
 
     lag_days: int = 1
@@ -338,6 +346,7 @@ class ProductionConfig:
     sst_min_quality_level: int = 4
     min_observations: int = 1
     max_input_mb: int = 2000
+    remake_stale_finals: bool = False
 
     def validate(self) -> None:
         require(self.lag_days >= 0, "lag_days", f"must be >= 0, got {self.lag_days}")
@@ -486,7 +495,7 @@ def require_folder(
         problem = _folder_problem(path)
     if problem is None:
         return created
-    where = str(config_path) if config_path is not None else "OPS.toml"
+    where = str(config_path) if config_path is not None else CONFIG_PLACEHOLDER
     hint = (f"; create it with `varnet-ops init --config {where}` or fix the path (or set "
             "paths.create_missing = true)" if problem == "does not exist" else "")
     raise ConfigError(f"paths.{key}", f"folder {path} {problem}{hint}",

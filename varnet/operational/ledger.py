@@ -69,7 +69,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from varnet.errors import EXIT_LEDGER, EXIT_LOCKED, VarnetError
+from varnet.errors import CONFIG_PLACEHOLDER, EXIT_LEDGER, EXIT_LOCKED, VarnetError
 from varnet.operational.ledger_schema import (
     INPUT_KINDS,
     INPUT_STATUSES,
@@ -119,7 +119,7 @@ _GOOD = ("ok", "final")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: What to run when the ledger is lost or damaged.
 REBUILD_HINT = ("rebuild it from the archive and the products: varnet-ops ledger rebuild "
-                "--config OPS.toml")
+                f"--config {CONFIG_PLACEHOLDER}")
 _INTERRUPTED = "interrupted: its maker stopped before finishing"
 
 
@@ -1755,6 +1755,13 @@ class Ledger:
     def _reference_of_path(self, path: str) -> dict[str, str] | None:
         found = self.find_inputs(path=path) or self.find_inputs(path=os.path.abspath(path))
         return found[-1].reference() if found else None
+
+    def set_product_path(self, product_id: int, path: str | os.PathLike[str]) -> None:
+        """Record that the file of product row ``product_id`` (this region's) moved to
+        ``path``, e.g. a replaced final set aside (:mod:`varnet.operational.pipeline`)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE products SET path = ?, updated_at = ? WHERE id = ? AND "
+                         "region = ?", (os.fspath(path), utc_now(), product_id, self.region))
 
     def finalize(self, product_day: dt.date) -> ProductRecord | None:
         """Mark the latest ``ok`` issue of ``product_day`` as ``final`` (if none is final).

@@ -14,7 +14,9 @@ Stages, each timed (seconds, stored in the ledger and the product's log line):
 * **derive**: the mean dynamic topography (MDT; a configured file, else estimated from the
   along-track inputs' ``mdt``, see :mod:`varnet.operational.mdt`), the absolute dynamic
   topography, geostrophy of the SLA and of the ADT, vorticity, divergence and strain;
-* **write**: the CF NetCDF product (atomic) and the ``latest/`` link;
+* **write**: the CF NetCDF product (atomic) and the ``latest/`` link; a final of another
+  production day that this one replaces (``--force``, or a stale final made again) is moved
+  to ``replaced/`` beside it, so the folder has one file saying ``final`` per day;
 * **quicklook**: the PNG picture of the product, drawn once the product is written; a
   quicklook that cannot be drawn is logged and never fails the product.
 
@@ -29,6 +31,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -476,6 +479,8 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
 #: ``failed``, held by another process (``busy``), or left by a run asked to stop
 #: (``stopped``).
 DAY_STATUSES = ("ok", "final", "up-to-date", "failed", "busy", "stopped")
+#: Sub-folder of the product folder holding the files of replaced finals.
+REPLACED_FOLDER = "replaced"
 
 
 def _holder(ledger: Ledger, day: dt.date) -> str:
@@ -578,6 +583,7 @@ class Producer:
                 return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
             self._remove_stale_temporaries(day)
             self._remove_orphans(day)
+            self._set_aside_replaced(day)
             latest = ledger.latest_product(day)  # read again now that the day is ours
             if latest is not None and latest.status == "final" and not force:
                 log.info("product %s is already final (issue %s, made meanwhile by another "
@@ -628,6 +634,33 @@ class Producer:
         if removed and usable is not None and usable.path and Path(usable.path).is_file():
             update_latest_link(directory, self.config.name, day, usable.path)
 
+    def _set_aside_replaced(self, day: dt.date) -> None:
+        """Move the files of ``day``'s replaced finals (a forced or stale re-make issued on
+        another production day replaced them) and their quicklooks into
+        ``{products}/replaced/``, record their new path, and point ``latest/`` at the day's
+        final: the product folder holds one file saying ``final`` per day. Also finishes a
+        move a killed maker left half-done. The claim is held."""
+        directory = Path(self.config.paths.products)
+        aside = directory / REPLACED_FOLDER
+        moved = False
+        for row in self.ledger.product_history(day):
+            if row.status != "replaced" or not row.path or Path(row.path).parent == aside:
+                continue
+            path, target = Path(row.path), aside / Path(row.path).name
+            if path.is_file():
+                aside.mkdir(exist_ok=True)
+                os.replace(path, target)
+                if path.with_suffix(".png").is_file():
+                    os.replace(path.with_suffix(".png"), target.with_suffix(".png"))
+                log.info("product %s: the replaced final %s is set aside in %s/", day,
+                         path.name, REPLACED_FOLDER)
+            if target.is_file():
+                self.ledger.set_product_path(row.id, target)
+                moved = True
+        usable = self.ledger.latest_product(day)
+        if moved and usable is not None and usable.path and Path(usable.path).is_file():
+            update_latest_link(directory, self.config.name, day, usable.path)
+
     def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
         """The MDT of a product: the configured file's, else the along-track estimate of its
         inputs (:func:`varnet.operational.mdt.mdt_from_cells`), else None."""
@@ -674,6 +707,7 @@ class Producer:
                                    model_checksum=self.model_sha256, timings=timings,
                                    final=final,
                                    window=(inputs.days[0] - reach, inputs.days[-1] + reach))
+        self._set_aside_replaced(day)
         started = time.perf_counter()
         try:
             write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,

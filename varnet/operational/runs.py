@@ -7,13 +7,19 @@ the inbox, then for every product day D with ``P - reissue_days <= D <= P - lag_
 * no product yet (a missed day, e.g. after the daemon was stopped) -> make it;
 * inputs of its window changed since its latest issue -> re-make it;
 * ``P - D == reissue_days`` -> its last issue, made with ``processing_status = final``;
-* already final -> nothing.
+* already final -> nothing, unless it is *stale* (an input of its window arrived or was
+  replaced after it was made): then it is made again if ``production.remake_stale_finals``
+  is true, else the run logs it with the command that re-issues it (:func:`stale_finals`).
 
-**Reprocess** of a date range: every day not yet final (all with ``force``), issued final on
-the production day, sequentially, over ``workers`` processes, or on a Dask cluster. Products
-depend only on the archived inputs, the model and the production day, so they are the same
-bit for bit whichever way they are run; a killed reprocess resumes where it stopped (final
-days are skipped, interrupted ones redone).
+Days before that window whose newest issue is not final (the daemon was down when they were
+due) are issued final by the next run (:func:`overdue_finals`).
+
+**Reprocess** of a date range: every day not yet final (all with ``force``; stale finals too
+when ``production.remake_stale_finals``), issued final on the production day, sequentially,
+over ``workers`` processes, or on a Dask cluster. Products depend only on the archived
+inputs, the model and the production day, so they are the same bit for bit whichever way they
+are run; a killed reprocess resumes where it stopped (final days are skipped, interrupted
+ones redone).
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ from varnet.operational.pipeline import (
 
 log = logging.getLogger("varnet.ops.run")
 
-__all__ = ["RunSummary", "daily_run", "days_due", "reprocess", "today_utc"]
+__all__ = ["OVERDUE_LOOKBACK_DAYS", "RunSummary", "daily_run", "days_due", "overdue_finals",
+           "reprocess", "stale_finals", "today_utc"]
 
 
 def today_utc() -> dt.date:
@@ -170,6 +177,31 @@ def overdue_finals(ledger: Ledger, production_day: dt.date, reissue_days: int) -
             if (latest := ledger.latest_product(day)) is not None and latest.status == "ok"]
 
 
+def stale_finals(config: OpsConfig, ledger: Ledger, first: dt.date,
+                 last: dt.date) -> list[dt.date]:
+    """Days of ``[first, last]`` whose final product is stale, to make again.
+
+    Each stale final is logged (a warning) with why. With
+    ``production.remake_stale_finals`` the days are returned, to be made again (final,
+    replacing the old file once the new one is written); without it, none is returned and
+    the warning names the command that re-issues the day.
+
+    Returns
+    -------
+    list of datetime.date
+        The days to make again (empty unless ``production.remake_stale_finals``).
+    """
+    stale = ledger.stale_finals(first, last)
+    remake = config.production.remake_stale_finals
+    for found in stale:
+        day = found.product.product_day
+        action = ("making it again (production.remake_stale_finals = true)" if remake else
+                  f"to re-issue it: varnet-ops reprocess --force --start {day} --end {day}, "
+                  "or set production.remake_stale_finals = true")
+        log.warning("the final product of %s is stale: %s; %s", day, found.reason, action)
+    return [found.product.product_day for found in stale] if remake else []
+
+
 def _window_data_days(producer: Producer, day: dt.date) -> tuple[dt.date, dt.date]:
     """First and last data days whose files can change the product of ``day``."""
     metadata = producer.model.metadata
@@ -214,6 +246,9 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
         reissue = config.production.reissue_days
         due = [*overdue_finals(ledger, production_day, reissue),
                *days_due(production_day, config.production.lag_days, reissue)]
+        lookback = production_day - dt.timedelta(days=reissue + OVERDUE_LOOKBACK_DAYS)
+        remake = stale_finals(config, ledger, lookback, due[-1] if due else production_day)
+        due = sorted({*due, *remake})
         for k, day in enumerate(due):
             if stop is not None and stop.is_set():
                 log.info("stop requested: the remaining days wait for the next run")
@@ -224,7 +259,11 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
             latest = ledger.latest_product(day)
             final = (production_day - day).days >= reissue
             if latest is not None and latest.status == "final":
-                summary.skipped.append(day)
+                if day in remake:
+                    summary.results.append(producer.make(day, production_day, final=True,
+                                                         run_id=run_id, force=True))
+                else:
+                    summary.skipped.append(day)
                 continue
             changed = ledger.inputs_changed(day, *_window_data_days(producer, day))
             if latest is not None and not changed and not final:
@@ -335,7 +374,8 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     ledger = Ledger.for_config(config)
     ledger.mark_interrupted()
     days = date_range(start, end)
-    todo = [d for d in days if force or (p := ledger.latest_product(d)) is None
+    stale = [] if force else stale_finals(config, ledger, start, end)
+    todo = [d for d in days if force or d in stale or (p := ledger.latest_product(d)) is None
             or p.status != "final"]
     run_id = ledger.start_run("reprocess")
     summary = RunSummary(run_id, production_day, skipped=[d for d in days if d not in todo])
@@ -344,7 +384,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     try:
         if dask is not None:
             summary.results = _on_dask(config, todo, production_day, run_id, dask, workers,
-                                       progress, force)
+                                       progress, [force or d in stale for d in todo])
         elif workers > 1:
             # fresh interpreters, not forks: a fork of a process that has run OpenMP code
             # (torch) aborts, and one of a threaded process (ONNX Runtime) may deadlock
@@ -352,15 +392,16 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
                                      mp_context=multiprocessing.get_context("spawn"),
                                      initializer=die_with_parent,
                                      initargs=(os.getpid(),)) as pool:
-                futures = [pool.submit(_worker_make, config, d, production_day, run_id, force)
-                           for d in todo]
+                futures = [pool.submit(_worker_make, config, d, production_day, run_id,
+                                       force or d in stale) for d in todo]
                 summary.results = _results(as_completed(futures), len(todo), progress,
                                            lambda f: f.result())
         else:
             producer = producer or Producer(config, ledger)
             summary.results = _results(todo, len(todo), progress,
                                        lambda d: producer.make(d, production_day, final=True,
-                                                               run_id=run_id, force=force))
+                                                               run_id=run_id,
+                                                               force=force or d in stale))
     except BaseException as exc:
         ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -371,7 +412,8 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
 
 
 def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, run_id: int,
-             address: str, workers: int, progress: bool, force: bool) -> list[DayResult]:
+             address: str, workers: int, progress: bool,
+             force: list[bool]) -> list[DayResult]:
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import as_completed as dask_completed
@@ -387,7 +429,7 @@ def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, ru
     try:
         futures = client.map(_worker_make, [config] * len(days), days,
                              [production_day] * len(days), [run_id] * len(days),
-                             [force] * len(days), pure=False)
+                             force, pure=False)
         return _results(dask_completed(futures), len(days), progress, lambda f: f.result())
     finally:
         client.close()

@@ -11,7 +11,9 @@ else its latest issue) or why there is none, and says whether the day is
 
 - **missing**: no usable product (never made, failed, interrupted, or being made);
 - **stale**: its final product was made before an input of its window arrived or was replaced
-  (:meth:`~varnet.operational.ledger.Ledger.stale_finals`);
+  (:meth:`~varnet.operational.ledger.Ledger.stale_finals`); stale finals are also looked for
+  in the :data:`~varnet.operational.runs.OVERDUE_LOOKBACK_DAYS` days before the window, and
+  listed with it;
 - **flagged**: its product has something a person should read: its file is gone, its maker
   flagged it, a later issue failed or was interrupted (the day is served by an older one), or
   a re-make of it failed or was interrupted (the product made before is kept).
@@ -33,7 +35,7 @@ from varnet.errors import EXIT_ATTENTION, EXIT_OK
 from varnet.io.atomic import atomic_path
 from varnet.operational.config import OpsConfig
 from varnet.operational.ledger import Ledger, LedgerError, ProductRecord
-from varnet.operational.runs import days_due, today_utc
+from varnet.operational.runs import OVERDUE_LOOKBACK_DAYS, days_due, today_utc
 
 __all__ = ["exit_code", "needs_attention", "status_lines", "status_report", "write_status"]
 
@@ -83,7 +85,8 @@ def _day_entry(ledger: Ledger, day: dt.date, stale: dict[dt.date, str]) -> dict[
 
 def status_report(config: OpsConfig, ledger: Ledger, today: dt.date | None = None
                   ) -> dict[str, Any]:
-    """The last runs and, for each day of the re-issue window, its product or why not.
+    """The last runs and, for each day of the re-issue window (and each stale final of the
+    :data:`~varnet.operational.runs.OVERDUE_LOOKBACK_DAYS` before it), its product or why not.
 
     Parameters
     ----------
@@ -111,8 +114,9 @@ def status_report(config: OpsConfig, ledger: Ledger, today: dt.date | None = Non
     runs = ledger.recent_runs(1)
     last = runs[0] if runs else None
     due = days_due(today, production.lag_days, production.reissue_days)
-    stale = ({s.day: s.reason for s in ledger.stale_finals(due[0], due[-1])} if due else {})
-    days = {str(day): _day_entry(ledger, day, stale) for day in due}
+    lookback = due[0] - dt.timedelta(days=OVERDUE_LOOKBACK_DAYS)
+    stale = {s.day: s.reason for s in ledger.stale_finals(lookback, due[-1])}
+    days = {str(day): _day_entry(ledger, day, stale) for day in sorted({*due, *stale})}
     report = {
         "today": str(today),
         "last_run": None if last is None else {
