@@ -517,3 +517,51 @@ def test_a_late_or_replaced_input_makes_a_final_stale_and_remakes_it_only_if_con
     assert (day, "final") in [(r.day, r.status) for r in again.results]
     check_one_final(p + 2 * one)
     assert product_digest(ops.product_path(day, p + 2 * one)) != digest
+
+
+_FORCE_KILLED_AFTER_WRITING = textwrap.dedent("""
+    import datetime, os, signal, sys
+    from varnet.operational.config import load_ops_config
+    from varnet.operational.ledger import Ledger
+    from varnet.operational.pipeline import Producer
+
+    def die(*args, **kwargs):  # the file is written and latest/ links it: killed now
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    Ledger.finish_product = die
+    day, issue = (datetime.date.fromisoformat(a) for a in sys.argv[2:4])
+    Producer(load_ops_config(sys.argv[1])).make(day, issue, final=True, force=True)
+""")
+
+
+def test_a_forced_remake_killed_before_recording_its_file_keeps_the_old_final(
+        sequential, model, tmp_path):
+    """``--force`` killed between its new file and the ledger: the old final stays the day's
+    final, and the next run (which makes nothing of that day) removes the unrecorded file
+    and points ``latest/`` back at the old final."""
+    ops = share_archive(sequential[0], tmp_path, model)
+    for path in sequential[0].products.glob("*.nc"):  # the finals' files, as recorded
+        shutil.copy(path, ops.products / path.name)
+    with ops.ledger() as ledger, ledger.transaction() as conn:
+        conn.execute("UPDATE products SET path = replace(path, ?, ?)",
+                     (str(sequential[0].products), str(ops.products)))
+    for day in days(FIRST, LAST):
+        ops.latest_link(day).parent.mkdir(exist_ok=True)
+        ops.latest_link(day).symlink_to(f"../{ops.product_path(day, PRODUCTION).name}")
+    later = PRODUCTION + dt.timedelta(days=5)
+    killed = subprocess.run([sys.executable, "-c", _FORCE_KILLED_AFTER_WRITING, str(ops.toml),
+                             str(FIRST), str(later)])
+    assert killed.returncode == -signal.SIGKILL
+    orphan = ops.product_path(FIRST, later)
+    assert orphan.is_file() and ops.latest_link(FIRST).resolve() == orphan.resolve()
+
+    summary = reprocess(ops.config, FIRST, LAST, production_day=later, progress=False)
+    assert summary.results == [] and summary.skipped == days(FIRST, LAST)  # all final
+    assert not orphan.exists() and not orphan.with_suffix(".png").exists()
+    old = ops.product_path(FIRST, PRODUCTION)
+    assert ops.latest_link(FIRST).resolve() == old.resolve()
+    with ops.ledger() as ledger:
+        assert [(r.production_day, r.status) for r in ledger.product_history(FIRST)] == [
+            (PRODUCTION, "final"), (later, "interrupted")]
+        assert ledger.latest_product(FIRST).path == str(old)
+    assert ops.temporaries() == []

@@ -1,16 +1,19 @@
-"""Soak test: the simulated daemon over the tiny ocean's days, killed at random and restarted,
+"""Soak test: the simulated daemon over 60 production days, killed at random and restarted,
 with reprocesses running at the same time, some killed; then nothing lost, doubled or left.
 
 The daemon (``varnet-ops daemon --simulate-from ... --feed ...``, a subprocess) runs the
-production days 2012-10-08 to 2012-10-23 of the tiny ocean, one every ``DAY_SECONDS``. It is
-killed (SIGKILL, or SIGTERM: it stops after the current product) a few times at random
-moments and restarted from the first production day whose run did not complete. Meanwhile
-reprocesses (``varnet-ops reprocess``, subprocesses, one of them on two worker processes)
-make overlapping ranges of product days final: one is killed with SIGKILL while it makes a
-day, one just after it wrote a product file (before the ledger records it), one finishes.
+production days 2012-10-08 to 2012-12-06 of the soak's ocean (``configs/osse-soak.toml``: the
+tiny ocean's grid over 75 days), one every ``DAY_SECONDS``. It is killed (SIGKILL, or SIGTERM:
+it stops after the current product) at random moments and restarted from the first
+production day whose run did not complete. Meanwhile reprocesses (``varnet-ops reprocess``,
+subprocesses, some on two worker processes) make overlapping ranges of product days final:
+some are killed with SIGKILL while they make a day, some just after they wrote a product file
+(before the ledger records it), the others finish; one (two on 60 days) re-makes days
+already final with ``--force`` and is killed, which must leave the old finals as they were.
 Then a reprocess of the whole range and a last, quiet daemon day. The kills come from a
 seeded :class:`random.Random`: the seed and the schedule are printed, and
-``VARNET_SOAK_SEED=N`` replays a schedule (its timings still vary with the load).
+``VARNET_SOAK_SEED=N`` replays a schedule (its timings still vary with the load);
+``VARNET_SOAK_DAYS=N`` (10 to 60) runs a shorter soak for a quick look.
 
 At the end:
 
@@ -60,16 +63,23 @@ from varnet.operational.runs import reprocess
 pytestmark = pytest.mark.slow
 
 ONE = dt.timedelta(days=1)
-#: Production days the daemon simulates under kills, then its last, quiet day.
-FIRST_DAEMON_DAY, LAST_SOAK_DAY = dt.date(2012, 10, 8), dt.date(2012, 10, 23)
+#: Production days the daemon simulates under kills (the issue asks for 60; the soak's ocean
+#: holds 60 with the windows around them).
+DAYS_VARIABLE = "VARNET_SOAK_DAYS"
+SOAK_DAYS = int(os.environ.get(DAYS_VARIABLE, 60))
+if not 10 <= SOAK_DAYS <= 60:
+    raise ValueError(f"{DAYS_VARIABLE}={SOAK_DAYS}: the soak runs 10 to 60 production days")
+FIRST_DAEMON_DAY = dt.date(2012, 10, 8)
+LAST_SOAK_DAY = FIRST_DAEMON_DAY + (SOAK_DAYS - 1) * ONE
 LAST_DAEMON_DAY = LAST_SOAK_DAY + ONE
 #: Product days that must end final: the daemon's first run looks after 10-05 to 10-07.
 FIRST_PRODUCT, LAST_PRODUCT = dt.date(2012, 10, 5), LAST_SOAK_DAY
 #: Production day of the final reprocess (those of the concurrent ones follow it).
-FINAL_ISSUE = dt.date(2012, 11, 5)
+FINAL_ISSUE = LAST_SOAK_DAY + 13 * ONE
 DAY_SECONDS = 0.5
-DAEMON_KILLS = 4
-REPROCESSES = 3
+#: Kills of the daemon and concurrent reprocesses: 10 and 6 over 60 days.
+DAEMON_KILLS = max(4, SOAK_DAYS // 6)
+REPROCESSES = max(3, SOAK_DAYS // 10)
 SEED_VARIABLE = "VARNET_SOAK_SEED"
 DEFAULT_SEED = 20121008
 #: The environment of the soak's processes. SciPy's LinearNDInterpolator (the along-track
@@ -78,7 +88,7 @@ DEFAULT_SEED = 20121008
 #: One thread gives the same bytes (the OI limits itself to one already).
 ONE_BLAS_THREAD = {"OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: Bounds of every wait (seconds).
-SOAK_TIMEOUT = 300
+SOAK_TIMEOUT = 20 * SOAK_DAYS
 STOP_TIMEOUT = 90
 RUN_TIMEOUT = 180
 
@@ -90,6 +100,21 @@ _LINE = re.compile(r"run (\d+) \(issue (\d{4}-\d\d-\d\d)\): (\d+) day\(s\) asked
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, tiny_ocean):
     return exported_model(tmp_path_factory, tiny_ocean.out_dir)
+
+
+@pytest.fixture(scope="module")
+def soak_ocean(tmp_path_factory) -> Path:
+    """The soak's ocean (``configs/osse-soak.toml``), generated once: its folder."""
+    from varnet.config import load_toml
+    from varnet.osse.config import OsseConfig
+    from varnet.osse.generate import generate
+
+    config = load_toml(OsseConfig, Path(__file__).resolve().parents[2] / "configs"
+                       / "osse-soak.toml")
+    assert config.calendar.end >= LAST_PRODUCT + 8 * ONE  # the last final's window and OI
+    out = tmp_path_factory.mktemp("soak_ocean")
+    generate(config, out, progress=False)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -114,7 +139,8 @@ class ConcurrentReprocess:
     starts production day ``day``. ``kill``: None (left to finish), ``"making"`` (SIGKILL
     ``kill_after`` s after it, or one of its workers, is first seen holding the claim of a
     day) or ``"written"`` (SIGKILL ``kill_after`` s after its first product file appears:
-    between the file and its ledger record)."""
+    between the file and its ledger record). ``force``: ``--force``, a re-make of days
+    already final (a killed one must leave the old finals as they were)."""
 
     day: dt.date
     delay: float
@@ -124,46 +150,58 @@ class ConcurrentReprocess:
     workers: int
     kill: str | None
     kill_after: float = 0.0
+    force: bool = False
 
     def __str__(self) -> str:
         fate = {None: "left to finish",
                 "making": f"SIGKILL {self.kill_after:.2f} s after it holds a day",
                 "written": f"SIGKILL {self.kill_after:.2f} s after its first file appears",
                 }[self.kill]
-        return (f"reprocess {self.start}..{self.end} issue {self.issue} on {self.workers} "
-                f"worker(s), {self.delay:.2f} s into daemon day {self.day}, {fate}")
+        return (f"reprocess {'--force ' if self.force else ''}{self.start}..{self.end} issue "
+                f"{self.issue} on {self.workers} worker(s), {self.delay:.2f} s into daemon day "
+                f"{self.day}, {fate}")
 
 
 def soak_plan(rng: random.Random) -> tuple[list[DaemonKill], list[ConcurrentReprocess]]:
     """The kills and the concurrent reprocesses, drawn from ``rng``."""
     kill_days = sorted(rng.sample(days(FIRST_DAEMON_DAY + ONE, LAST_SOAK_DAY - ONE),
                                   DAEMON_KILLS))
-    signals = [signal.SIGKILL, signal.SIGTERM] + [
-        rng.choice([signal.SIGKILL, signal.SIGTERM]) for _ in range(DAEMON_KILLS - 2)]
+    signals = ([signal.SIGKILL, signal.SIGTERM] * DAEMON_KILLS)[:DAEMON_KILLS]
     rng.shuffle(signals)
     kills = [DaemonKill(d, round(rng.uniform(0.0, 2.5), 2), s)
              for d, s in zip(kill_days, signals, strict=True)]
 
-    fates = [None, "making", "written"] + [
-        rng.choice([None, "making", "written"]) for _ in range(REPROCESSES - 3)]
+    base = [None, "making", "written"]
+    fates = base * (REPROCESSES // 3) + [rng.choice(base) for _ in range(REPROCESSES % 3)]
     rng.shuffle(fates)
-    two_workers = rng.choice([k for k, kill in enumerate(fates) if kill])
+    # forced re-makes of final days, killed: between the new file and its record, and (on a
+    # long soak) while making a day
+    forced = {fates.index("written")} | ({fates.index("making")} if REPROCESSES >= 6
+                                         else set())
+    two_workers = set(rng.sample([k for k, kill in enumerate(fates) if kill],
+                                 max(1, REPROCESSES // 3)))
+    spread = SOAK_DAYS // REPROCESSES  # days between two starts, on average
     day = FIRST_DAEMON_DAY + rng.randint(3, 8) * ONE
     plan, previous_end = [], None
     for k, kill in enumerate(fates):
-        # up to the last day whose window has altimetry by now (the archive holds the data
-        # of day - 2): the days the daemon is making, and before them days already final;
-        # each range overlaps the one before
-        end = day - ONE
-        start = max(FIRST_PRODUCT, end - rng.randint(2, 4) * ONE)
-        if previous_end is not None:
-            start = min(start, previous_end)
+        if k in forced:  # days final for a while (the daemon issues day D final on D + 3)
+            end = max(FIRST_PRODUCT + 2 * ONE, day - rng.randint(5, 8) * ONE)
+            start = max(FIRST_PRODUCT, end - rng.randint(2, 4) * ONE)
+        else:
+            # up to the last day whose window has altimetry by now (the archive holds the
+            # data of day - 2): the days the daemon is making, and before them days already
+            # final; each range overlaps the one before
+            end = day - ONE
+            start = max(FIRST_PRODUCT, end - rng.randint(2, 4) * ONE)
+            if previous_end is not None:
+                start = min(start, previous_end)
+            previous_end = end
         plan.append(ConcurrentReprocess(
             day, round(rng.uniform(0.0, 2.0), 2), start, end, FINAL_ISSUE + (k + 1) * ONE,
-            2 if k == two_workers else 1, kill,
-            round(rng.uniform(0.0, 0.5 if kill == "making" else 0.2), 2)))
-        previous_end = end
-        day = min(day + rng.randint(1, 3) * ONE, LAST_SOAK_DAY - ONE)
+            2 if k in two_workers else 1, kill,
+            round(rng.uniform(0.0, 0.5 if kill == "making" else 0.2), 2), k in forced))
+        day = min(day + rng.randint(max(1, spread // 2), spread + spread // 2) * ONE,
+                  LAST_SOAK_DAY - ONE)
     return kills, plan
 
 
@@ -298,11 +336,12 @@ class Soak:
             str((last - first).days + 1), "--day-seconds", str(DAY_SECONDS), "--feed",
             str(self.feed)], first_day=first)
 
-    def reprocess(self, start: dt.date, end: dt.date, issue: dt.date, workers: int) -> Process:
+    def reprocess(self, start: dt.date, end: dt.date, issue: dt.date, workers: int,
+                  force: bool = False) -> Process:
         count = sum(p.name.startswith("reprocess") for p in self.processes) + 1
         return self._start(f"reprocess-{count}", [
             "reprocess", "--start", str(start), "--end", str(end), "--production-day",
-            str(issue), "--workers", str(workers)])
+            str(issue), *(["--force"] if force else []), "--workers", str(workers)])
 
     def watch_workers(self) -> None:
         """Record the child processes of the processes running."""
@@ -408,7 +447,8 @@ def run_soak(soak: Soak, kills: list[DaemonKill], plan: list[ConcurrentReprocess
         if pending and (daemon is None or (pending[0] in armed
                                            and now - armed[pending[0]] >= pending[0].delay)):
             event = pending.pop(0)
-            running[soak.reprocess(event.start, event.end, event.issue, event.workers)] = event
+            running[soak.reprocess(event.start, event.end, event.issue, event.workers,
+                                   event.force)] = event
 
         for process, event in list(running.items()):
             code = process.returncode
@@ -570,13 +610,13 @@ def check_accounts(soak: Soak, problems: list[str]) -> dict[int, tuple[str, re.M
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 def test_a_daemon_killed_at_random_with_concurrent_reprocesses_loses_nothing(
-        tmp_path, tiny_ocean, model, monkeypatch):
+        tmp_path, soak_ocean, model, monkeypatch):
     seed = int(os.environ.get(SEED_VARIABLE, DEFAULT_SEED))
     kills, plan = soak_plan(random.Random(seed))
     print(f"soak seed {seed} ({SEED_VARIABLE}={seed} replays this schedule):")
     for event in sorted([*kills, *plan], key=lambda e: (e.day, e.delay)):
         print(f"  {event}")
-    ocean = tiny_ocean.out_dir
+    ocean = soak_ocean
     ops = make_ops(tmp_path / "soak", model)
     soak = Soak(ops, ocean, tmp_path / "logs")
     try:

@@ -1797,6 +1797,14 @@ class Ledger:
                            "ORDER BY production_day", (self.region, _day(product_day)))
         return [ProductRecord._from_row(r) for r in rows]
 
+    def products_with_status(self, *statuses: str) -> list[ProductRecord]:
+        """Every product row of this region whose status is one of ``statuses``, by product
+        and production day."""
+        rows = self._query(f"SELECT * FROM products WHERE region = ? AND status IN "
+                           f"({', '.join('?' * len(statuses))}) ORDER BY product_day, "
+                           "production_day", (self.region, *statuses))
+        return [ProductRecord._from_row(r) for r in rows]
+
     def latest_product(self, product_day: dt.date) -> ProductRecord | None:
         """The product to serve for ``product_day``: its ``final`` one, else its ``ok`` one
         of the latest production day, else None."""

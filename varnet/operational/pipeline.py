@@ -31,7 +31,6 @@ import datetime as dt
 import hashlib
 import logging
 import math
-import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,11 +67,11 @@ from varnet.operational.mdt import (
 from varnet.operational.products import (
     ProductProvenance,
     file_sha256,
-    product_filename,
     update_latest_link,
     write_product,
 )
 from varnet.operational.quicklook import write_quicklook
+from varnet.operational.tidy import tidy_day
 
 log = logging.getLogger("varnet.ops.product")
 
@@ -479,8 +478,6 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
 #: ``failed``, held by another process (``busy``), or left by a run asked to stop
 #: (``stopped``).
 DAY_STATUSES = ("ok", "final", "up-to-date", "failed", "busy", "stopped")
-#: Sub-folder of the product folder holding the files of replaced finals.
-REPLACED_FOLDER = "replaced"
 
 
 def _holder(ledger: Ledger, day: dt.date) -> str:
@@ -581,9 +578,7 @@ class Producer:
         with ledger.claimed(day) as claimed:
             if not claimed:
                 return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
-            self._remove_stale_temporaries(day)
-            self._remove_orphans(day)
-            self._set_aside_replaced(day)
+            tidy_day(self.config, ledger, day)
             latest = ledger.latest_product(day)  # read again now that the day is ours
             if latest is not None and latest.status == "final" and not force:
                 log.info("product %s is already final (issue %s, made meanwhile by another "
@@ -603,63 +598,6 @@ class Producer:
                  ", final" if final else "", path.name, sum(timings.values()),
                  ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
         return DayResult(day, "final" if final else "ok", path, timings=timings)
-
-    def _remove_stale_temporaries(self, day: dt.date) -> None:
-        """Delete temporary files a killed writer of ``day`` left (the claim is held)."""
-        directory = Path(self.config.paths.products)
-        pattern = f".{self.config.name}_varnet_phy_l4_{day:%Y%m%d}*.tmp"
-        for stale in [*directory.glob(pattern), *(directory / "latest").glob(pattern)]:
-            log.warning("removing %s, left by an interrupted writer", stale)
-            stale.unlink(missing_ok=True)
-
-    def _remove_orphans(self, day: dt.date) -> None:
-        """Delete the product files of ``day`` that a killed writer wrote but never recorded
-        (their ledger row is not ``ok`` nor ``final``), with their quicklooks, and point
-        ``latest/`` back at the newest recorded issue. The claim is held: no other writer of
-        the day is alive."""
-        directory = Path(self.config.paths.products)
-        recorded = {r.path for r in self.ledger.product_history(day) if r.path}
-        removed = False
-        for row in self.ledger.product_history(day):
-            if row.status in ("ok", "final"):
-                continue
-            orphan = directory / product_filename(self.config.name, day, row.production_day)
-            if orphan.is_file() and str(orphan) not in recorded:
-                log.warning("removing %s: written by a maker that stopped before recording "
-                            "it (its row is %s)", orphan, row.status)
-                orphan.unlink()
-                orphan.with_suffix(".png").unlink(missing_ok=True)
-                removed = True
-        usable = self.ledger.latest_product(day)
-        if removed and usable is not None and usable.path and Path(usable.path).is_file():
-            update_latest_link(directory, self.config.name, day, usable.path)
-
-    def _set_aside_replaced(self, day: dt.date) -> None:
-        """Move the files of ``day``'s replaced finals (a forced or stale re-make issued on
-        another production day replaced them) and their quicklooks into
-        ``{products}/replaced/``, record their new path, and point ``latest/`` at the day's
-        final: the product folder holds one file saying ``final`` per day. Also finishes a
-        move a killed maker left half-done. The claim is held."""
-        directory = Path(self.config.paths.products)
-        aside = directory / REPLACED_FOLDER
-        moved = False
-        for row in self.ledger.product_history(day):
-            if row.status != "replaced" or not row.path or Path(row.path).parent == aside:
-                continue
-            path, target = Path(row.path), aside / Path(row.path).name
-            if path.is_file():
-                aside.mkdir(exist_ok=True)
-                os.replace(path, target)
-                if path.with_suffix(".png").is_file():
-                    os.replace(path.with_suffix(".png"), target.with_suffix(".png"))
-                log.info("product %s: the replaced final %s is set aside in %s/", day,
-                         path.name, REPLACED_FOLDER)
-            if target.is_file():
-                self.ledger.set_product_path(row.id, target)
-                moved = True
-        usable = self.ledger.latest_product(day)
-        if moved and usable is not None and usable.path and Path(usable.path).is_file():
-            update_latest_link(directory, self.config.name, day, usable.path)
 
     def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
         """The MDT of a product: the configured file's, else the along-track estimate of its
@@ -701,13 +639,13 @@ class Producer:
         update_latest_link(directory, config.name, day, path)
         timings["write"] = time.perf_counter() - started
         # recorded at once: a writer killed between the file and the ledger leaves a file its
-        # row does not name, which the next maker of the day removes (_remove_orphans)
+        # row does not name, which the next run removes (varnet.operational.tidy)
         reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
         self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
                                    model_checksum=self.model_sha256, timings=timings,
                                    final=final,
                                    window=(inputs.days[0] - reach, inputs.days[-1] + reach))
-        self._set_aside_replaced(day)
+        tidy_day(config, self.ledger, day)  # the final this one replaced, set aside
         started = time.perf_counter()
         try:
             write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,

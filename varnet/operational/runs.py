@@ -51,6 +51,7 @@ from varnet.operational.pipeline import (
     oi_reach_days,
     window_days,
 )
+from varnet.operational.tidy import tidy_interrupted
 
 log = logging.getLogger("varnet.ops.run")
 
@@ -242,7 +243,7 @@ def daily_run(config: OpsConfig, production_day: dt.date | None = None,
         if do_ingest:
             summary.ingest = ingest(config, ledger, today=production_day)
             log.info("ingest: %s", summary.ingest.summary())
-        ledger.mark_interrupted()
+        tidy_interrupted(config, ledger)
         reissue = config.production.reissue_days
         due = [*overdue_finals(ledger, production_day, reissue),
                *days_due(production_day, config.production.lag_days, reissue)]
@@ -372,7 +373,7 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     production_day = production_day or today_utc()
     require_folders(config)
     ledger = Ledger.for_config(config)
-    ledger.mark_interrupted()
+    tidy_interrupted(config, ledger)
     days = date_range(start, end)
     stale = [] if force else stale_finals(config, ledger, start, end)
     todo = [d for d in days if force or d in stale or (p := ledger.latest_product(d)) is None
