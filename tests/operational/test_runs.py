@@ -525,7 +525,7 @@ _FORCE_KILLED_AFTER_WRITING = textwrap.dedent("""
     from varnet.operational.ledger import Ledger
     from varnet.operational.pipeline import Producer
 
-    def die(*args, **kwargs):  # the file is written and latest/ links it: killed now
+    def die(*args, **kwargs):  # the file and its quicklook are written: killed now
         os.kill(os.getpid(), signal.SIGKILL)
 
     Ledger.finish_product = die
@@ -537,8 +537,8 @@ _FORCE_KILLED_AFTER_WRITING = textwrap.dedent("""
 def test_a_forced_remake_killed_before_recording_its_file_keeps_the_old_final(
         sequential, model, tmp_path):
     """``--force`` killed between its new file and the ledger: the old final stays the day's
-    final, and the next run (which makes nothing of that day) removes the unrecorded file
-    and points ``latest/`` back at the old final."""
+    final and ``latest/`` stays on it (it moves only once the ledger has the new one), and the
+    next run (which makes nothing of that day) removes the unrecorded file."""
     ops = share_archive(sequential[0], tmp_path, model)
     for path in sequential[0].products.glob("*.nc"):  # the finals' files, as recorded
         shutil.copy(path, ops.products / path.name)
@@ -552,13 +552,13 @@ def test_a_forced_remake_killed_before_recording_its_file_keeps_the_old_final(
     killed = subprocess.run([sys.executable, "-c", _FORCE_KILLED_AFTER_WRITING, str(ops.toml),
                              str(FIRST), str(later)])
     assert killed.returncode == -signal.SIGKILL
-    orphan = ops.product_path(FIRST, later)
-    assert orphan.is_file() and ops.latest_link(FIRST).resolve() == orphan.resolve()
+    orphan, old = ops.product_path(FIRST, later), ops.product_path(FIRST, PRODUCTION)
+    assert orphan.is_file() and orphan.with_suffix(".png").is_file()
+    assert ops.latest_link(FIRST).resolve() == old.resolve()
 
     summary = reprocess(ops.config, FIRST, LAST, production_day=later, progress=False)
     assert summary.results == [] and summary.skipped == days(FIRST, LAST)  # all final
     assert not orphan.exists() and not orphan.with_suffix(".png").exists()
-    old = ops.product_path(FIRST, PRODUCTION)
     assert ops.latest_link(FIRST).resolve() == old.resolve()
     with ops.ledger() as ledger:
         assert [(r.production_day, r.status) for r in ledger.product_history(FIRST)] == [

@@ -199,28 +199,19 @@ def _pick_sst(records: Sequence[InputRecord], levels: Sequence[str]) -> dict[dt.
     return best
 
 
-def build_inputs(
+def select_inputs(
     ledger: Ledger,
-    grid: ModelGrid,
     metadata: ModelMetadata,
     day: dt.date,
     missions: Sequence[str] = (),
     sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
-    timings: dict[str, float] | None = None,
-    oi_cache: Path | None = None,
-    track_reader: AlongTrackReader | None = None,
-    threads: int = 1,
-    min_quality_level: int = 4,
-    min_observations: int = 1,
-) -> ProductInputs:
-    """Read and grid the inputs of the window centred on ``day``.
+) -> tuple[tuple[InputRecord, ...], tuple[InputRecord, ...]]:
+    """The archived files the product of ``day`` reads, as the ledger lists them.
 
     Parameters
     ----------
     ledger : Ledger
-        Lists the archived, validated files.
-    grid : ModelGrid
-        The product grid.
+        Lists the archived, validated files (status ``ok``).
     metadata : ModelMetadata
         The model's window length and OI parameters.
     day : datetime.date
@@ -229,6 +220,56 @@ def build_inputs(
         Along-track missions to use (all when empty).
     sst_levels : sequence of str
         GHRSST levels, most preferred first.
+
+    Returns
+    -------
+    tuple
+        The along-track files of the window and the OI's reach around it, and the SST file
+        of each window day that has one (the most preferred level).
+
+    Raises
+    ------
+    NoInputError
+        If no along-track file covers any day of the window.
+    """
+    days = window_days(day, metadata.window_days)
+    reach = dt.timedelta(days=oi_reach_days(model_oi_config(metadata)))
+    tracks = tuple(r for r in ledger.inputs_for_days(days[0] - reach, days[-1] + reach,
+                                                     kind="alongtrack")
+                   if not missions or r.mission in missions)
+    if not any(days[0] <= r.data_day <= days[-1] for r in tracks):
+        raise NoInputError(f"product day {day}: no along-track file for any day of its window "
+                           f"{days[0]} to {days[-1]}; nothing to map")
+    ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
+    return tracks, tuple(ssts.values())
+
+
+def assemble_inputs(
+    tracks: Sequence[InputRecord],
+    ssts: Sequence[InputRecord],
+    grid: ModelGrid,
+    metadata: ModelMetadata,
+    day: dt.date,
+    timings: dict[str, float] | None = None,
+    oi_cache: Path | None = None,
+    track_reader: AlongTrackReader | None = None,
+    threads: int = 1,
+    min_quality_level: int = 4,
+    min_observations: int = 1,
+) -> ProductInputs:
+    """Read and grid the inputs of the window centred on ``day`` from the files chosen by
+    :func:`select_inputs` (no ledger needed: a Dask worker runs this).
+
+    Parameters
+    ----------
+    tracks, ssts : sequence of InputRecord
+        The along-track files and the SST files (one per window day at most) to read.
+    grid : ModelGrid
+        The product grid.
+    metadata : ModelMetadata
+        The model's window length and OI parameters.
+    day : datetime.date
+        Product day.
     timings : dict, optional
         Receives ``read`` and ``grid`` seconds.
     oi_cache : pathlib.Path, optional
@@ -251,22 +292,14 @@ def build_inputs(
     Raises
     ------
     NoInputError
-        If no along-track file covers any day of the window, or their points inside the
-        region are fewer than ``min_observations``.
+        If the along-track points inside the region are fewer than ``min_observations``.
     """
     timings = {} if timings is None else timings
     days = window_days(day, metadata.window_days)
     oi_config = model_oi_config(metadata)
-    reach = dt.timedelta(days=oi_reach_days(oi_config))
     started = time.perf_counter()
-    tracks = [r for r in ledger.inputs_for_days(days[0] - reach, days[-1] + reach,
-                                                kind="alongtrack")
-              if not missions or r.mission in missions]
-    in_window = {r.data_day for r in tracks if days[0] <= r.data_day <= days[-1]}
-    if not in_window:
-        raise NoInputError(f"product day {day}: no along-track file for any day of its window "
-                           f"{days[0]} to {days[-1]}; nothing to map")
-    ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
+    tracks = list(tracks)
+    by_day = {r.data_day: r for r in ssts}
     track = (track_reader or AlongTrackReader()).read(tracks)
     points = points_in_region(track, grid, days)
     if sum(points) < min_observations:
@@ -277,8 +310,8 @@ def build_inputs(
             "the window's reach have no point there; nothing to map")
     sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
     for k, d in enumerate(days):
-        if d in ssts:
-            sst[k] = sst_on_grid(read_sst(ssts[d].path, min_quality_level=min_quality_level),
+        if d in by_day:
+            sst[k] = sst_on_grid(read_sst(by_day[d].path, min_quality_level=min_quality_level),
                                  grid)
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -286,13 +319,40 @@ def build_inputs(
     oi = cached_oi(track, tracks, grid, days, oi_config, oi_cache, threads)
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
-        days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts.values()],
+        days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts],
         days_without_observations=[d for d, n in zip(days, points, strict=True) if n == 0],
-        days_without_sst=[d for d in days if d not in ssts],
+        days_without_sst=[d for d in days if d not in by_day],
         alongtrack_points=points,
         sst_coverage=[float(np.isfinite(field).mean()) for field in sst],
         track_mdt=track_mdt_cells(track, grid.lat, grid.lon),
     )
+
+
+def build_inputs(
+    ledger: Ledger,
+    grid: ModelGrid,
+    metadata: ModelMetadata,
+    day: dt.date,
+    missions: Sequence[str] = (),
+    sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
+    timings: dict[str, float] | None = None,
+    **assemble: object,
+) -> ProductInputs:
+    """:func:`select_inputs` then :func:`assemble_inputs` (``assemble``: its keywords).
+
+    Raises
+    ------
+    NoInputError
+        If no along-track file covers any day of the window, or their points inside the
+        region are fewer than ``min_observations``.
+    """
+    timings = {} if timings is None else timings
+    started = time.perf_counter()
+    tracks, ssts = select_inputs(ledger, metadata, day, missions, sst_levels)
+    selected = time.perf_counter() - started
+    inputs = assemble_inputs(tracks, ssts, grid, metadata, day, timings, **assemble)
+    timings["read"] += selected
+    return inputs
 
 
 def _extent(grid: ModelGrid) -> str:
@@ -499,8 +559,169 @@ class DayResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class DayJob:
+    """What making one product needs besides the configuration, chosen by the process that
+    holds the ledger (:meth:`Producer.begin`); picklable, so a Dask worker on another host
+    makes it without ever opening the ledger.
+
+    Attributes
+    ----------
+    day, production_day : datetime.date
+        Product day and production day (UTC).
+    final : bool
+        Whether this issue is the final one of its day.
+    tracks, ssts : tuple of InputRecord
+        The files to read (:func:`select_inputs`), with their SHA-256.
+    production_time : datetime.datetime or None
+        ``date_created`` of the file (None: the time it is written).
+    """
+
+    day: dt.date
+    production_day: dt.date
+    final: bool
+    tracks: tuple[InputRecord, ...]
+    ssts: tuple[InputRecord, ...]
+    production_time: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class MadeProduct:
+    """What a :class:`ProductMaker` made of a :class:`DayJob`, for the ledger.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The product file (its quicklook beside it, ``.png``, unless drawing failed).
+    inputs_used : tuple of InputRecord
+        The files read.
+    window : tuple of datetime.date
+        First and last data day whose files can change it (window and OI reach).
+    timings : dict
+        Seconds per stage.
+    """
+
+    path: Path
+    inputs_used: tuple[InputRecord, ...]
+    window: tuple[dt.date, dt.date]
+    timings: dict[str, float]
+
+
+class ProductMaker:
+    """Makes the product file of a :class:`DayJob`: reads, grids, infers, derives, writes the
+    file (atomically) and its quicklook. No ledger: the process holding it records the result
+    (:meth:`Producer.record`), so this runs anywhere the archive, the model and the product
+    folder are reachable, e.g. on a Dask worker.
+
+    Parameters
+    ----------
+    config : OpsConfig
+        The operations configuration.
+    oi_cache : pathlib.Path, optional
+        Folder of cached OI days (:func:`cached_oi`); None computes every OI.
+
+    Raises
+    ------
+    varnet.export.metadata.ModelMismatch
+        If the model does not fit the configuration (grid, window, inputs), naming the field.
+    varnet.config.ConfigError
+        If the configured MDT file (``production.mdt``) cannot be used, naming the key and
+        the file (:func:`varnet.operational.mdt.read_mdt_file`).
+    """
+
+    def __init__(self, config: OpsConfig, oi_cache: Path | None = None) -> None:
+        self.config = config
+        self.oi_cache = oi_cache
+        self.model = OnnxModel(config.model.path, config.model.provider,
+                               threads=config.model.threads,
+                               batch_size=config.model.batch_size)
+        region = config.region
+        self.model.metadata.require_fit(
+            config.model.path, resolution_deg=region.resolution_deg, lat0=region.lat_min,
+            lon0=region.lon_min, inputs=["oi", "obs", "sst"])
+        self.grid = region.model_grid()
+        self.model_sha256 = file_sha256(config.model.path)
+        self.track_reader = AlongTrackReader()
+        #: The configured MDT on the product grid; None: estimated from each day's inputs.
+        self.mdt: Mdt | None = (read_mdt_file(config.production.mdt, self.grid.lat,
+                                              self.grid.lon)
+                                if config.production.mdt else None)
+
+    def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
+        """The MDT of a product: the configured file's, else the along-track estimate of its
+        inputs (:func:`varnet.operational.mdt.mdt_from_cells`), else None."""
+        if self.mdt is not None:
+            return self.mdt
+        files = sum(r.kind == "alongtrack" for r in inputs.files)
+        return mdt_from_cells(inputs.track_mdt, self.grid.lat, self.grid.lon,
+                              what=f"the {files} along-track input files")
+
+    def make(self, job: DayJob, timings: dict[str, float] | None = None) -> MadeProduct:
+        """Make the product file of ``job`` (and its quicklook).
+
+        Parameters
+        ----------
+        job : DayJob
+            The day and its files.
+        timings : dict, optional
+            Receives the seconds of each stage as they end (also in the result).
+
+        Returns
+        -------
+        MadeProduct
+
+        Raises
+        ------
+        NoInputError
+            If the window has fewer along-track points inside the region than
+            ``production.min_observations``.
+        """
+        config, day = self.config, job.day
+        production = config.production
+        timings = {} if timings is None else timings
+        inputs = assemble_inputs(job.tracks, job.ssts, self.grid, self.model.metadata, day,
+                                 timings, oi_cache=self.oi_cache,
+                                 track_reader=self.track_reader, threads=config.model.threads,
+                                 min_quality_level=production.sst_min_quality_level,
+                                 min_observations=production.min_observations)
+        fields = reconstruct_day(self.model, inputs, timings)
+        started = time.perf_counter()
+        mdt = self.product_mdt(inputs)
+        fields.update(derive_fields(fields["sla"], fields["uo"], fields["vo"], self.grid.lat,
+                                    self.grid.lon, mdt=None if mdt is None else mdt.values))
+        timings["derive"] = time.perf_counter() - started
+        started = time.perf_counter()
+        provenance = ProductProvenance(
+            model_id=self.model.metadata.model_id, model_sha256=self.model_sha256,
+            input_files=tuple((Path(r.path).name, r.sha256) for r in inputs.files),
+            days_without_observations=tuple(inputs.days_without_observations),
+            observations=inputs.observations,
+            processing_status="final" if job.final else "preliminary",
+            production_time=job.production_time, platforms=inputs.platforms,
+            mdt_source=_no_mdt(inputs) if mdt is None else mdt.source)
+        path = write_product(Path(config.paths.products), config.name, day,
+                             job.production_day, self.grid.lat, self.grid.lon, fields,
+                             provenance)
+        timings["write"] = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
+                            product_day=day, production_day=job.production_day)
+        except Exception as exc:  # the product is written and fine; a picture never fails it
+            log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
+                        path.name, type(exc).__name__, exc)
+        timings["quicklook"] = time.perf_counter() - started
+        reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
+        return MadeProduct(path, tuple(inputs.files),
+                           (inputs.days[0] - reach, inputs.days[-1] + reach), dict(timings))
+
+
 class Producer:
-    """Makes products for one configuration (model, grid, ledger, folders).
+    """Makes products for one configuration and records them in its ledger: claims a day,
+    chooses its files (:meth:`begin`), has a :class:`ProductMaker` make it, records the result
+    and points ``latest/`` at it (:meth:`record`). :meth:`make` does all of it here; a
+    reprocess on worker processes or a Dask cluster sends the :class:`DayJob` to them and
+    records what comes back, so that only this process opens the ledger.
 
     Parameters
     ----------
@@ -514,21 +735,14 @@ class Producer:
     varnet.export.metadata.ModelMismatch
         If the model does not fit the configuration (grid, window, inputs), naming the field.
     varnet.config.ConfigError
-        If the configured MDT file (``production.mdt``) cannot be used, naming the key and
-        the file (:func:`varnet.operational.mdt.read_mdt_file`).
+        If the configured MDT file cannot be used, or the ledger holds another region's
+        products under this name.
     """
 
     def __init__(self, config: OpsConfig, ledger: Ledger | None = None) -> None:
         self.config = config
         self.ledger = ledger or Ledger.for_config(config)
-        self.model = OnnxModel(config.model.path, config.model.provider,
-                               threads=config.model.threads,
-                               batch_size=config.model.batch_size)
-        region = config.region
-        self.model.metadata.require_fit(
-            config.model.path, resolution_deg=region.resolution_deg, lat0=region.lat_min,
-            lon0=region.lon_min, inputs=["oi", "obs", "sst"])
-        self.grid = region.model_grid()
+        self.maker = ProductMaker(config, oi_cache=Path(config.paths.state) / "oi-cache")
         others = self.ledger.other_regions(config.name)
         if others:  # file names carry the name only: another region's would be overwritten
             raise ConfigError(
@@ -536,17 +750,26 @@ class Producer:
                 f"{sum(others.values())} product(s) of another region under the name "
                 f"{config.name!r}; a changed region needs a name of its own (product files "
                 "are named after it)")
-        self.model_sha256 = file_sha256(config.model.path)
-        self.track_reader = AlongTrackReader()
-        #: The configured MDT on the product grid; None: estimated from each day's inputs.
-        self.mdt: Mdt | None = (read_mdt_file(config.production.mdt, self.grid.lat,
-                                              self.grid.lon)
-                                if config.production.mdt else None)
+
+    @property
+    def model(self) -> OnnxModel:
+        """The ONNX model (:class:`~varnet.operational.inference.OnnxModel`)."""
+        return self.maker.model
+
+    @property
+    def grid(self) -> ModelGrid:
+        """The product grid."""
+        return self.maker.grid
+
+    @property
+    def mdt(self) -> Mdt | None:
+        """The configured MDT on the product grid, or None."""
+        return self.maker.mdt
 
     def make(self, day: dt.date, production_day: dt.date, *, final: bool,
              run_id: int | None = None, production_time: dt.datetime | None = None,
              force: bool = False) -> DayResult:
-        """Make (or re-make) the product of ``day`` as issued on ``production_day``.
+        """Make (or re-make) the product of ``day`` as issued on ``production_day``, here.
 
         The day is claimed in the ledger first; if another process holds the claim the day
         is not made (status ``busy``, its holder in ``error``). Once the claim is won the
@@ -574,84 +797,95 @@ class Producer:
         DayResult
             ``status`` one of :data:`DAY_STATUSES`.
         """
+        begun = self.begin(day, production_day, final=final, run_id=run_id,
+                           production_time=production_time, force=force)
+        if isinstance(begun, DayResult):
+            return begun
+        timings: dict[str, float] = {}
+        try:
+            made = self.maker.make(begun, timings)
+        except Exception as exc:  # recorded for the operator; the other days go on
+            return self.record_failure(begun, exc, timings)
+        return self.record(begun, made)
+
+    def begin(self, day: dt.date, production_day: dt.date, *, final: bool,
+              run_id: int | None = None, production_time: dt.datetime | None = None,
+              force: bool = False) -> DayJob | DayResult:
+        """Claim ``day``, tidy what killed makers left, start its ledger row and choose its
+        files; the claim is held until :meth:`record` or :meth:`record_failure`.
+
+        Returns
+        -------
+        DayJob or DayResult
+            The job to make, or why there is none: ``busy`` (claimed by another process),
+            ``up-to-date`` (final already, not ``force``) or ``failed`` (no input; recorded).
+        """
         ledger = self.ledger
-        with ledger.claimed(day) as claimed:
-            if not claimed:
-                return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
+        if not ledger.claim(day):
+            return DayResult(day, "busy", error=f"held by {_holder(ledger, day)}")
+        try:
             tidy_day(self.config, ledger, day)
             latest = ledger.latest_product(day)  # read again now that the day is ours
             if latest is not None and latest.status == "final" and not force:
                 log.info("product %s is already final (issue %s, made meanwhile by another "
                          "process): not made again", day, latest.production_day)
+                ledger.release(day)
                 return DayResult(day, "up-to-date", latest.path and Path(latest.path))
             # a forced re-make keeps the old final until the new file has replaced it
             ledger.start_product(day, production_day, run_id=run_id, replace_final=force)
-            timings: dict[str, float] = {}
-            try:
-                path = self._produce(day, production_day, final, production_time, timings)
-            except Exception as exc:  # recorded for the operator; the other days go on
-                message = f"{type(exc).__name__}: {exc}"
-                ledger.fail_product(day, production_day, message, timings=timings)
-                log.error("product %s (issue %s) failed: %s", day, production_day, message)
-                return DayResult(day, "failed", error=message, timings=timings)
-        log.info("product %s (issue %s%s) written: %s in %.1f s (%s)", day, production_day,
-                 ", final" if final else "", path.name, sum(timings.values()),
-                 ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-        return DayResult(day, "final" if final else "ok", path, timings=timings)
+            production = self.config.production
+            started = time.perf_counter()
+            tracks, ssts = select_inputs(ledger, self.model.metadata, day,
+                                         production.missions, production.sst_levels)
+        except NoInputError as exc:
+            return self.record_failure(
+                DayJob(day, production_day, final, (), (), production_time), exc, {})
+        except BaseException:
+            ledger.release(day)
+            raise
+        log.debug("product %s: %d along-track and %d SST files chosen in %.2f s", day,
+                  len(tracks), len(ssts), time.perf_counter() - started)
+        return DayJob(day, production_day, final, tracks, ssts, production_time)
 
-    def product_mdt(self, inputs: ProductInputs) -> Mdt | None:
-        """The MDT of a product: the configured file's, else the along-track estimate of its
-        inputs (:func:`varnet.operational.mdt.mdt_from_cells`), else None."""
-        if self.mdt is not None:
-            return self.mdt
-        files = sum(r.kind == "alongtrack" for r in inputs.files)
-        return mdt_from_cells(inputs.track_mdt, self.grid.lat, self.grid.lon,
-                              what=f"the {files} along-track input files")
-
-    def _produce(self, day: dt.date, production_day: dt.date, final: bool,
-                 production_time: dt.datetime | None, timings: dict[str, float]) -> Path:
-        config = self.config
-        production = config.production
-        inputs = build_inputs(self.ledger, self.grid, self.model.metadata, day,
-                              production.missions, production.sst_levels, timings,
-                              oi_cache=Path(config.paths.state) / "oi-cache",
-                              track_reader=self.track_reader, threads=config.model.threads,
-                              min_quality_level=production.sst_min_quality_level,
-                              min_observations=production.min_observations)
-        fields = reconstruct_day(self.model, inputs, timings)
-        started = time.perf_counter()
-        mdt = self.product_mdt(inputs)
-        fields.update(derive_fields(fields["sla"], fields["uo"], fields["vo"], self.grid.lat,
-                                    self.grid.lon, mdt=None if mdt is None else mdt.values))
-        timings["derive"] = time.perf_counter() - started
-        started = time.perf_counter()
-        provenance = ProductProvenance(
-            model_id=self.model.metadata.model_id, model_sha256=self.model_sha256,
-            input_files=tuple((Path(r.path).name, r.sha256) for r in inputs.files),
-            days_without_observations=tuple(inputs.days_without_observations),
-            observations=inputs.observations,
-            processing_status="final" if final else "preliminary",
-            production_time=production_time, platforms=inputs.platforms,
-            mdt_source=_no_mdt(inputs) if mdt is None else mdt.source)
-        directory = Path(config.paths.products)
-        path = write_product(directory, config.name, day, production_day, self.grid.lat,
-                             self.grid.lon, fields, provenance)
-        update_latest_link(directory, config.name, day, path)
-        timings["write"] = time.perf_counter() - started
-        # recorded at once: a writer killed between the file and the ledger leaves a file its
-        # row does not name, which the next run removes (varnet.operational.tidy)
-        reach = dt.timedelta(days=oi_reach_days(model_oi_config(self.model.metadata)))
-        self.ledger.finish_product(day, production_day, path=path, inputs_used=inputs.files,
-                                   model_checksum=self.model_sha256, timings=timings,
-                                   final=final,
-                                   window=(inputs.days[0] - reach, inputs.days[-1] + reach))
-        tidy_day(config, self.ledger, day)  # the final this one replaced, set aside
-        started = time.perf_counter()
+    def record(self, job: DayJob, made: MadeProduct) -> DayResult:
+        """Record ``made`` in the ledger, point ``latest/`` at it, set aside the final it
+        replaced, and release the day's claim. A product the ledger refuses (e.g. a second
+        final of its day not started to replace the first) is recorded failed, and its file
+        removed (:func:`~varnet.operational.tidy.tidy_day`)."""
+        day, ledger = job.day, self.ledger
         try:
-            write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
-                            product_day=day, production_day=production_day)
-        except Exception as exc:  # the product is written and fine; a picture never fails it
-            log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
-                        path.name, type(exc).__name__, exc)
-        timings["quicklook"] = time.perf_counter() - started
-        return path
+            try:
+                ledger.finish_product(day, job.production_day, path=made.path,
+                                      inputs_used=list(made.inputs_used),
+                                      model_checksum=self.maker.model_sha256,
+                                      timings=made.timings, final=job.final,
+                                      window=made.window)
+            except Exception as exc:
+                result = self._fail(job, exc, made.timings)
+                tidy_day(self.config, ledger, day)
+                return result
+            update_latest_link(Path(self.config.paths.products), self.config.name, day,
+                               made.path)
+            tidy_day(self.config, ledger, day)  # the final this one replaced, set aside
+        finally:
+            ledger.release(day)
+        log.info("product %s (issue %s%s) written: %s in %.1f s (%s)", day,
+                 job.production_day, ", final" if job.final else "", made.path.name,
+                 sum(made.timings.values()),
+                 ", ".join(f"{k} {v:.2f}" for k, v in made.timings.items()))
+        return DayResult(day, "final" if job.final else "ok", made.path,
+                         timings=made.timings)
+
+    def record_failure(self, job: DayJob, exc: BaseException,
+                       timings: dict[str, float]) -> DayResult:
+        """Record that making ``job`` failed with ``exc`` and release the day's claim."""
+        try:
+            return self._fail(job, exc, timings)
+        finally:
+            self.ledger.release(job.day)
+
+    def _fail(self, job: DayJob, exc: BaseException, timings: dict[str, float]) -> DayResult:
+        message = f"{type(exc).__name__}: {exc}"
+        self.ledger.fail_product(job.day, job.production_day, message, timings=timings)
+        log.error("product %s (issue %s) failed: %s", job.day, job.production_day, message)
+        return DayResult(job.day, "failed", error=message, timings=timings)

@@ -20,6 +20,16 @@ over ``workers`` processes, or on a Dask cluster. Products depend only on the ar
 inputs, the model and the production day, so they are the same bit for bit whichever way they
 are run; a killed reprocess resumes where it stopped (final days are skipped, interrupted
 ones redone).
+
+**Only this process opens the ledger**, with worker processes and on Dask alike: it claims
+each day, chooses its files and sends them as a :class:`~varnet.operational.pipeline.DayJob`
+to a worker, whose :class:`~varnet.operational.pipeline.ProductMaker` writes the product file
+(and quicklook) to the products folder and returns what it made, which this process records
+(at most two days per worker are claimed at a time). So a Dask cluster's workers on other
+hosts need the archive, the model and the products folder on shared storage, and never the
+state folder (SQLite's locks do not work across hosts on a network file system). Local
+worker processes share this host's OI cache (``{state}/oi-cache``); Dask workers compute
+every OI.
 """
 
 from __future__ import annotations
@@ -34,9 +44,13 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import uuid
+from collections.abc import Callable, Collection, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
@@ -45,8 +59,11 @@ from varnet.operational.config import OpsConfig, require_folders
 from varnet.operational.ingest import IngestReport, ingest
 from varnet.operational.ledger import Ledger
 from varnet.operational.pipeline import (
+    DayJob,
     DayResult,
+    MadeProduct,
     Producer,
+    ProductMaker,
     model_oi_config,
     oi_reach_days,
     window_days,
@@ -313,29 +330,84 @@ def die_with_parent(parent_pid: int) -> None:
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
-#: The Producer of this worker process (the model is loaded once per process).
-_WORKER_PRODUCER: list[Producer] = []
+#: The ProductMaker of this worker process, with what it was built for (the model is loaded
+#: once per process).
+_WORKER_MAKER: list[tuple[tuple[OpsConfig, str | None], ProductMaker]] = []
 
 
-def _worker_make(config: OpsConfig, day: dt.date, production_day: dt.date,
-                 run_id: int, force: bool = False) -> DayResult:
-    """Make one final product in a worker process (its Producer is built once)."""
-    if not _WORKER_PRODUCER or _WORKER_PRODUCER[0].config != config:
-        _WORKER_PRODUCER[:] = [Producer(config)]
-    return _WORKER_PRODUCER[0].make(day, production_day, final=True, run_id=run_id,
-                                    force=force)
+def _worker_make(config: OpsConfig, job: DayJob, oi_cache: str | None) -> MadeProduct:
+    """Make one product in a worker process or on a Dask worker: no ledger is opened here
+    (the process that sent ``job`` records what comes back)."""
+    key = (config, oi_cache)
+    if not _WORKER_MAKER or _WORKER_MAKER[0][0] != key:
+        _WORKER_MAKER[:] = [(key, ProductMaker(config, Path(oi_cache) if oi_cache else None))]
+    return _WORKER_MAKER[0][1].make(job)
 
 
-def _results(futures: Iterable, total: int, progress: bool,
-             done: Callable[[object], DayResult]) -> list[DayResult]:
-    results = []
-    with tqdm(total=total, desc="reprocess", unit="day", disable=not progress) as bar:
-        for future in futures:
-            result = done(future)
-            results.append(result)
-            bar.set_postfix_str(f"{result.day} {result.status}")
-            bar.update()
-    return results
+class _Bar:
+    """The reprocess's progress bar, and the results as they come."""
+
+    def __init__(self, total: int, progress: bool) -> None:
+        self.results: list[DayResult] = []
+        self._bar = tqdm(total=total, desc="reprocess", unit="day", disable=not progress)
+
+    def add(self, result: DayResult) -> None:
+        self.results.append(result)
+        self._bar.set_postfix_str(f"{result.day} {result.status}")
+        self._bar.update()
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+def _dispatch(producer: Producer, todo: list[dt.date], production_day: dt.date, run_id: int,
+              forced: Collection[dt.date], submit: Callable[[DayJob], Any],
+              wait: Callable[[list[Any]], Iterable[Any]], in_flight_max: int,
+              progress: bool) -> list[DayResult]:
+    """Make ``todo`` on workers: this process claims each day and chooses its files
+    (:meth:`Producer.begin`), ``submit`` sends the job to a worker and returns a future,
+    ``wait`` returns the futures done among those given (at least one), and this process
+    records each result (:meth:`Producer.record`); at most ``in_flight_max`` days are
+    claimed and sent at a time. Workers never open the ledger."""
+    bar, pending = _Bar(len(todo), progress), list(todo)
+    in_flight: dict[Any, DayJob] = {}
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < in_flight_max:
+                day = pending.pop(0)
+                begun = producer.begin(day, production_day, final=True, run_id=run_id,
+                                       force=day in forced)
+                if isinstance(begun, DayResult):
+                    bar.add(begun)
+                else:
+                    in_flight[submit(begun)] = begun
+            for future in (wait(list(in_flight)) if in_flight else ()):
+                job = in_flight.pop(future)
+                try:
+                    made = future.result()
+                except Exception as exc:  # the worker's error, recorded; the others go on
+                    bar.add(producer.record_failure(job, exc, {}))
+                else:
+                    bar.add(producer.record(job, made))
+    finally:
+        bar.close()
+    return bar.results
+
+
+def _on_processes(config: OpsConfig, producer: Producer, todo: list[dt.date],
+                  production_day: dt.date, run_id: int, forced: Collection[dt.date],
+                  workers: int, progress: bool) -> list[DayResult]:
+    """:func:`_dispatch` on ``workers`` local processes, which die with this one."""
+    # fresh interpreters, not forks: a fork of a process that has run OpenMP code (torch)
+    # aborts, and one of a threaded process (ONNX Runtime) may deadlock
+    oi_cache = str(Path(config.paths.state) / "oi-cache")  # this host's state folder
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        return _dispatch(
+            producer, todo, production_day, run_id, forced,
+            lambda job: pool.submit(_worker_make, config, job, oi_cache),
+            lambda futures: futures_wait(futures, return_when=FIRST_COMPLETED).done,
+            2 * workers, progress)
 
 
 def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = False,
@@ -383,26 +455,23 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     log.info("reprocess %s to %s: %d day(s) to make, %d already final", start, end, len(todo),
              len(summary.skipped))
     try:
+        producer = producer or Producer(config, ledger)
+        forced = set(todo if force else stale)
         if dask is not None:
-            summary.results = _on_dask(config, todo, production_day, run_id, dask, workers,
-                                       progress, [force or d in stale for d in todo])
+            summary.results = _on_dask(config, producer, todo, production_day, run_id, forced,
+                                       dask, workers, progress)
         elif workers > 1:
-            # fresh interpreters, not forks: a fork of a process that has run OpenMP code
-            # (torch) aborts, and one of a threaded process (ONNX Runtime) may deadlock
-            with ProcessPoolExecutor(max_workers=workers,
-                                     mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=die_with_parent,
-                                     initargs=(os.getpid(),)) as pool:
-                futures = [pool.submit(_worker_make, config, d, production_day, run_id,
-                                       force or d in stale) for d in todo]
-                summary.results = _results(as_completed(futures), len(todo), progress,
-                                           lambda f: f.result())
+            summary.results = _on_processes(config, producer, todo, production_day, run_id,
+                                            forced, workers, progress)
         else:
-            producer = producer or Producer(config, ledger)
-            summary.results = _results(todo, len(todo), progress,
-                                       lambda d: producer.make(d, production_day, final=True,
-                                                               run_id=run_id,
-                                                               force=force or d in stale))
+            bar = _Bar(len(todo), progress)
+            try:
+                for day in todo:
+                    bar.add(producer.make(day, production_day, final=True, run_id=run_id,
+                                          force=day in forced))
+            finally:
+                bar.close()
+            summary.results = bar.results
     except BaseException as exc:
         ledger.finish_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -412,14 +481,20 @@ def reprocess(config: OpsConfig, start: dt.date, end: dt.date, *, force: bool = 
     return summary
 
 
-def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, run_id: int,
-             address: str, workers: int, progress: bool,
-             force: list[bool]) -> list[DayResult]:
+def _on_dask(config: OpsConfig, producer: Producer, todo: list[dt.date],
+             production_day: dt.date, run_id: int, forced: Collection[dt.date], address: str,
+             workers: int, progress: bool) -> list[DayResult]:
+    """:func:`_dispatch` on a Dask cluster: ``address`` of its scheduler, or ``"local"`` for a
+    local cluster of ``workers`` processes. The workers read the archive and the model and
+    write the products folder (shared storage); they never open the state folder: no OI
+    cache there, the ledger stays here. A worker lost in the middle of a day has its day
+    made again on another (Dask's own rescheduling)."""
     try:
         from dask.distributed import Client, LocalCluster
-        from dask.distributed import as_completed as dask_completed
+        from dask.distributed import wait as dask_wait
     except ImportError:
-        raise RuntimeError("--dask needs dask.distributed: pip install 'varnet[dist]'") from None
+        raise ConfigError("--dask", "needs dask.distributed: pip install 'varnet[dist]'"
+                          ) from None
     cluster = None
     if address == "local":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -428,10 +503,15 @@ def _on_dask(config: OpsConfig, days: list[dt.date], production_day: dt.date, ru
     else:
         client = Client(address)
     try:
-        futures = client.map(_worker_make, [config] * len(days), days,
-                             [production_day] * len(days), [run_id] * len(days),
-                             force, pure=False)
-        return _results(dask_completed(futures), len(days), progress, lambda f: f.result())
+        size = max(1, len(client.scheduler_info().get("workers", {})))
+        log.info("reprocess on the Dask cluster %s: %d worker(s)", client.scheduler.address,
+                 size)
+        return _dispatch(
+            producer, todo, production_day, run_id, forced,
+            lambda job: client.submit(_worker_make, config, job, None, pure=False,
+                                      key=f"varnet-{config.name}-{job.day}-{uuid.uuid4().hex}"),
+            lambda futures: dask_wait(futures, return_when="FIRST_COMPLETED").done,
+            2 * size, progress)
     finally:
         client.close()
         if cluster is not None:
