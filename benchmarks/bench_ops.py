@@ -45,7 +45,10 @@ Prints, in one run:
 3. **Reprocess throughput** (``varnet.operational.runs.reprocess``, ``force=True``) of
    ``--reprocess-days`` days (default 12) on the demo domain into fresh state and product
    folders, with 1 and 2 workers (2 ORT threads each), and 2 workers of 1 thread: days per
-   minute, worker start-up included, and the ratio to 1 worker.
+   minute, worker start-up included, and the ratio to 1 worker; then (where the ``dist``
+   extra is installed) on a Dask cluster started from its command line (``dask scheduler``,
+   ``dask worker``) on the loopback address, with 1 worker of 2 threads and 2 of 1.
+   ``--reprocess-only`` runs the archive and this section alone.
 4. With ``--gpu``: the paper-size product day again with the CUDA provider, if
    ``OnnxModel(path, "cuda").on_gpu``; skipped with the reason otherwise.
 
@@ -56,7 +59,9 @@ the end (the machine is shared: compare runs made under similar loads). Nothing 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import importlib.util
 import json
 import logging
 import math
@@ -68,7 +73,9 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,7 +85,7 @@ from varnet.config import dump_toml
 from varnet.export.metadata import ModelMetadata, ModelMismatch, read_metadata
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.kernels.patches import PatchLayout
-from varnet.operational.config import OpsConfig, load_ops_config
+from varnet.operational.config import OpsConfig, create_folders, load_ops_config
 from varnet.operational.inference import OnnxModel
 from varnet.operational.ingest import ingest
 from varnet.operational.pipeline import (
@@ -222,6 +229,7 @@ def write_config(root: Path, region: Region, *, archive: Path, ledger: Path | No
     toml = root / "ops.toml"
     toml.write_text(dump_toml(mapping))
     config = load_ops_config(toml)
+    create_folders(config)  # as `varnet-ops init` does
     if ledger is not None:
         target = config.paths.ledger_file
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -534,21 +542,63 @@ def print_memory(stream: dict[str, float] | None, day: dict[str, float] | None,
 # 3. reprocess throughput
 
 
+@contextlib.contextmanager
+def dask_cluster(folder: Path, workers: int) -> Iterator[str]:
+    """A Dask scheduler and ``workers`` workers (1 thread each) started from their command
+    lines on the loopback address, as a user starts a cluster; yields the scheduler's
+    address."""
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler_file = folder / "scheduler.json"
+    log = open(folder / "cluster.log", "wb")
+    processes = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                   "--no-dashboard", "--scheduler-file", str(scheduler_file)],
+                                  stdout=log, stderr=subprocess.STDOUT, cwd=folder)]
+    try:
+        while not scheduler_file.exists():
+            time.sleep(0.2)
+        processes += [subprocess.Popen([dask, "worker", "--scheduler-file", str(scheduler_file),
+                                        "--nthreads", "1", "--no-dashboard",
+                                        "--local-directory", str(folder / f"worker-{k}")],
+                                       stdout=log, stderr=subprocess.STDOUT, cwd=folder)
+                      for k in range(workers)]
+        with Client(scheduler_file=str(scheduler_file)) as client:
+            client.wait_for_workers(workers, timeout=120)
+            yield client.scheduler.address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait()
+        log.close()
+
+
 def bench_reprocess(work: Path, region: Region, base: OpsConfig, ndays: int
                     ) -> list[tuple[str, int, float, float]]:
-    """(label, workers, wall seconds, median seconds of the six stages per day)."""
+    """(label, workers, wall seconds, median seconds of the six stages per day): local
+    worker processes, then a Dask cluster started from its command line (where the dist
+    extra is installed)."""
     rows = []
     last = DAY + dt.timedelta(days=ndays - 1)
-    for workers, threads in ((1, THREADS), (2, THREADS), (2, 1)):
-        label = f"{workers} worker(s) x {threads} thread(s)"
+    cases = [(1, THREADS, None), (2, THREADS, None), (2, 1, None)]
+    if importlib.util.find_spec("distributed") is not None:
+        cases += [(1, THREADS, "dask"), (2, 1, "dask")]
+    for workers, threads, where in cases:
+        label = (f"{workers} worker(s) x {threads} thread(s)" if where is None else
+                 f"Dask, {workers} worker(s) x {threads} thr.")
         print(f"  reprocess {DAY}..{last}, {label} ...", flush=True)
-        config = write_config(work / f"reprocess-{workers}x{threads}", region,
-                              archive=Path(base.paths.archive), ledger=base.paths.ledger_file,
-                              threads=threads)
-        started = time.perf_counter()
-        summary = reprocess(config, DAY, last, workers=workers, force=True,
-                            production_day=PRODUCTION, progress=False)
-        wall = time.perf_counter() - started
+        name = f"reprocess-{workers}x{threads}" + (f"-{where}" if where else "")
+        config = write_config(work / name, region, archive=Path(base.paths.archive),
+                              ledger=base.paths.ledger_file, threads=threads)
+        # the Dask workers' OI cache (their temporary folder) starts empty, as the others'
+        shutil.rmtree(Path(tempfile.gettempdir()) / "varnet-oi-cache-bench", ignore_errors=True)
+        with (dask_cluster(work / f"{name}-cluster", workers) if where
+              else contextlib.nullcontext()) as address:
+            started = time.perf_counter()
+            summary = reprocess(config, DAY, last, workers=workers, force=True, dask=address,
+                                production_day=PRODUCTION, progress=False)
+            wall = time.perf_counter() - started
         if summary.failed or len(summary.results) != ndays:
             raise RuntimeError(f"reprocess with {workers} workers: {summary.line()}")
         per_day = statistics.median(sum(r.timings.get(s, 0.0) for s in STAGES)
@@ -569,7 +619,9 @@ def print_reprocess(rows: list[tuple[str, int, float, float]], region: Region,
         rate = ndays / wall * 60
         print(f"{label:<26} {wall:>9.1f} {rate:>9.1f} {rate / base:>11.2f}x {per_day:>19.2f}")
     print("(stages per day: median over the days of the six timed stages inside the workers; "
-          "2 x 2 threads oversubscribe 2 cores)")
+          "2 x 2 threads oversubscribe 2 cores; Dask: a scheduler and its workers started by "
+          "`dask scheduler` / `dask worker` before the clock starts, their ONNX sessions "
+          "loaded on their first day, their OI cache in their temporary folder)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -583,6 +635,8 @@ def main() -> None:
                         help="also the paper-size day with the CUDA provider")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions of each product day")
     parser.add_argument("--reprocess-days", type=int, default=12)
+    parser.add_argument("--reprocess-only", action="store_true",
+                        help="only the archive and section 3 (reprocess throughput)")
     parser.add_argument("--stream", type=int, default=2000,
                         help="side of the synthetic streaming domain (cells)")
     parser.add_argument("--large", default="1600x2000",
@@ -642,13 +696,20 @@ def main() -> None:
     fine = Region("fine", 32.025, -65.975, 240, 240, 0.05)
     try:
         Producer(write_config(work / "refused", fine, archive=Path(base.paths.archive),
-                              ledger=None))
+                              ledger=base.paths.ledger_file))
         print("1/20 deg region: accepted (unexpected)")
     except ModelMismatch as exc:
         print(f"1/20 deg region ({fine.describe()}) refused by the model's metadata, as "
               f"expected: {exc}")
     print(f"paper-size domain at the model's 1/10 deg: {paper.describe()}; the synthetic "
           f"files cover only its middle 12 x 12 deg (32-44 N, 66-54 W)")
+
+    if args.reprocess_only:
+        print(f"\n3. reprocess throughput, {args.reprocess_days} days", flush=True)
+        print_reprocess(bench_reprocess(work, demo, base, args.reprocess_days), demo,
+                        args.reprocess_days)
+        print(f"\nload average at end: {loadavg()}")
+        return
 
     # 1. product day
     print(f"\n1. product day, {args.repeat} repetition(s) of cold / next day / re-made")

@@ -109,7 +109,8 @@ def cluster(tmp_path) -> Iterator[tuple[Cluster, Path]]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     worker_env = {**env, "PYTHONPATH": os.pathsep.join(
         [str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
-        "VARNET_TEST_FORBIDDEN": str(state), "VARNET_TEST_LOG": str(violations)}
+        "VARNET_TEST_FORBIDDEN": str(state), "VARNET_TEST_LOG": str(violations),
+        "TMPDIR": str(tmp_path)}  # their OI cache: this test's own
     processes = []
 
     def start(name: str, argv: list[str], environment: dict[str, str]) -> None:

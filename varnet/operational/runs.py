@@ -28,8 +28,8 @@ to a worker, whose :class:`~varnet.operational.pipeline.ProductMaker` writes the
 (at most two days per worker are claimed at a time). So a Dask cluster's workers on other
 hosts need the archive, the model and the products folder on shared storage, and never the
 state folder (SQLite's locks do not work across hosts on a network file system). Local
-worker processes share this host's OI cache (``{state}/oi-cache``); Dask workers compute
-every OI.
+worker processes share this host's OI cache (``{state}/oi-cache``); Dask workers keep one in
+their host's temporary folder.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import tempfile
 import threading
 import time
 import uuid
@@ -335,12 +336,21 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _WORKER_MAKER: list[tuple[tuple[OpsConfig, str | None], ProductMaker]] = []
 
 
-def _worker_make(config: OpsConfig, job: DayJob, oi_cache: str | None) -> MadeProduct:
+#: ``oi_cache`` of :func:`_worker_make` meaning the worker host's own temporary folder.
+WORKER_TEMP = "worker-temp"
+
+
+def _worker_make(config: OpsConfig, job: DayJob, oi_cache: str) -> MadeProduct:
     """Make one product in a worker process or on a Dask worker: no ledger is opened here
-    (the process that sent ``job`` records what comes back)."""
+    (the process that sent ``job`` records what comes back). ``oi_cache``: the OI cache
+    folder, or :data:`WORKER_TEMP` for ``{temporary folder}/varnet-oi-cache-{name}`` on the
+    worker's host (its entries are keyed by the SHA-256 of the files they depend on and
+    written atomically, so any folder is safe; the state folder is not the workers')."""
     key = (config, oi_cache)
     if not _WORKER_MAKER or _WORKER_MAKER[0][0] != key:
-        _WORKER_MAKER[:] = [(key, ProductMaker(config, Path(oi_cache) if oi_cache else None))]
+        folder = (Path(tempfile.gettempdir()) / f"varnet-oi-cache-{config.name}"
+                  if oi_cache == WORKER_TEMP else Path(oi_cache))
+        _WORKER_MAKER[:] = [(key, ProductMaker(config, folder))]
     return _WORKER_MAKER[0][1].make(job)
 
 
@@ -486,9 +496,9 @@ def _on_dask(config: OpsConfig, producer: Producer, todo: list[dt.date],
              workers: int, progress: bool) -> list[DayResult]:
     """:func:`_dispatch` on a Dask cluster: ``address`` of its scheduler, or ``"local"`` for a
     local cluster of ``workers`` processes. The workers read the archive and the model and
-    write the products folder (shared storage); they never open the state folder: no OI
-    cache there, the ledger stays here. A worker lost in the middle of a day has its day
-    made again on another (Dask's own rescheduling)."""
+    write the products folder (shared storage); they never open the state folder: their OI
+    cache is in their host's temporary folder, the ledger stays here. A worker lost in the
+    middle of a day has its day made again on another (Dask's own rescheduling)."""
     try:
         from dask.distributed import Client, LocalCluster
         from dask.distributed import wait as dask_wait
@@ -508,7 +518,7 @@ def _on_dask(config: OpsConfig, producer: Producer, todo: list[dt.date],
                  size)
         return _dispatch(
             producer, todo, production_day, run_id, forced,
-            lambda job: client.submit(_worker_make, config, job, None, pure=False,
+            lambda job: client.submit(_worker_make, config, job, WORKER_TEMP, pure=False,
                                       key=f"varnet-{config.name}-{job.day}-{uuid.uuid4().hex}"),
             lambda futures: dask_wait(futures, return_when="FIRST_COMPLETED").done,
             2 * size, progress)
