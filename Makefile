@@ -1,15 +1,18 @@
 # Two entry points for a new user: `make demo` (the main job on the embedded synthetic ocean)
-# and `make test` (the test suite). Each creates the virtual environment it needs.
+# and `make test` (the test suite). Each creates the virtual environment it needs. A third,
+# `make test-ops`, tests the operations host as it is installed (no torch) in its own one.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+OPS_VENV ?= .venv-ops
+OPS_BIN := $(OPS_VENV)/bin
 OUT ?= demo-output
 
 # The shipped demo models (models/demo/): the four demo configurations trained on the default
 # synthetic ocean, then the paper's table of the four against the geostrophic baselines.
 DEMO_CONFIGS := demo demo-4dvarnet-ssh demo-direct-ssh-sst demo-direct-ssh
 
-.PHONY: demo demo-models heldback test test-fast bench lint venv clean
+.PHONY: demo demo-models heldback test test-fast test-ops bench lint venv clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +78,21 @@ test-fast: venv
 	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# The operations host as it is installed, `pip install 'varnet[ops]'` (no torch), with the
+# test tools (`dev`), in its own environment: every test but those marked torch (training,
+# export, the PyTorch parity of the product), slow ones included. It refuses to run where
+# torch is installed, and a test skipped for want of torch fails it (--no-torch-skips).
+$(OPS_BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(OPS_VENV)
+	$(OPS_BIN)/pip install --quiet --upgrade pip
+	$(OPS_BIN)/pip install --quiet -e ".[ops,dev]"
+	touch $@
+
+test-ops: $(OPS_BIN)/.installed
+	@$(OPS_BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') \
+	  and 'torch is installed in $(OPS_VENV), so it is no operations host: remove it')"
+	$(OPS_BIN)/python -m pytest -q -m "not torch" --no-torch-skips
+
 bench: venv
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
@@ -82,4 +100,4 @@ lint: venv
 	$(BIN)/ruff check varnet tests benchmarks
 
 clean:
-	rm -rf $(VENV) $(OUT)
+	rm -rf $(VENV) $(OPS_VENV) $(OUT)

@@ -564,7 +564,7 @@ def dask_cluster(folder: Path, workers: int) -> Iterator[str]:
                                         "--local-directory", str(folder / f"worker-{k}")],
                                        stdout=log, stderr=subprocess.STDOUT, cwd=folder)
                       for k in range(workers)]
-        with Client(scheduler_file=str(scheduler_file)) as client:
+        with Client(scheduler_file=str(scheduler_file), set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=120)
             yield client.scheduler.address
     finally:

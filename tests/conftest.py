@@ -1,12 +1,108 @@
-"""Shared fixtures: the IOOS compliance checker's CF checks."""
+"""Shared fixtures (the IOOS compliance checker's CF checks, the tiny synthetic ocean) and the
+``torch`` marker's rules.
+
+Tests that need torch (the ``train`` and ``export`` extras) are marked ``torch``: the modules
+of :data:`TORCH_MODULES`, which import torch, and single tests marked in their own module.
+Where torch is not installed, the tests marked ``torch`` are deselected (those modules are not
+even collected). Every other test runs on an operations host (``pip install
+'varnet[ops,dev]'``, no torch): ``make test-ops`` runs them there with ``--no-torch-skips``,
+which fails a test not marked ``torch`` that is skipped for want of torch.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+#: Test modules that import torch when imported: each of their tests is marked ``torch``, and
+#: where torch is not installed they are not collected (rather than skipped whole).
+TORCH_MODULES = ("test_training_model.py", "test_training_run.py", "test_export.py")
+_TORCH = re.compile(r"\btorch\b", re.IGNORECASE)
+
+
+def torch_installed() -> bool:
+    """Whether torch can be imported here (without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--no-torch-skips", action="store_true",
+        help="fail every test or module skipped for want of torch unless it is marked `torch` "
+             "(the operations host's run, make test-ops)")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if torch_installed():
+        return None
+    return (f"torch: not installed; tests marked torch deselected, and their modules "
+            f"{', '.join(TORCH_MODULES)} not collected")
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name in TORCH_MODULES and not torch_installed():
+        return True
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`TORCH_MODULES` ``torch``; where torch is not installed,
+    deselect every test marked ``torch`` (they cannot run: not a skip, not a failure)."""
+    for item in items:
+        if item.path.name in TORCH_MODULES:
+            item.add_marker(pytest.mark.torch)
+    if torch_installed():
+        return
+    needs_torch = [item for item in items if item.get_closest_marker("torch")]
+    if needs_torch:
+        config.hook.pytest_deselected(items=needs_torch)
+        items[:] = [item for item in items if not item.get_closest_marker("torch")]
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """The reason of a skip report (its message, or the whole report)."""
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+
+
+def _torch_skip(report: pytest.TestReport | pytest.CollectReport, config: pytest.Config,
+                marked: bool) -> str | None:
+    """The reason of a skip for want of torch that ``--no-torch-skips`` turns into a failure,
+    or None."""
+    if not (config.getoption("no_torch_skips") and report.skipped and not marked
+            and not hasattr(report, "wasxfail")):
+        return None
+    reason = _skip_reason(report)
+    return reason if _TORCH.search(reason) else None
+
+
+def _fail(report: pytest.TestReport | pytest.CollectReport, reason: str) -> None:
+    report.outcome = "failed"
+    report.longrepr = (f"--no-torch-skips: skipped for want of torch ({reason}), but not marked "
+                       f"`torch`: on an operations host (no torch) this test must run")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    reason = _torch_skip(report, item.config, item.get_closest_marker("torch") is not None)
+    if reason is not None:
+        _fail(report, reason)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    report = yield
+    reason = _torch_skip(report, collector.config, collector.path.name in TORCH_MODULES)
+    if reason is not None:
+        _fail(report, reason)
+    return report
 
 
 def _failed(groups, min_weight: int) -> list:

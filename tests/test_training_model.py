@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+# Needs torch: listed in conftest.TORCH_MODULES (marked `torch`, not collected without it).
 torch = pytest.importorskip("torch")
 
 from varnet.kernels.paper_derivatives import paper_geostrophy  # noqa: E402

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Needs torch: listed in conftest.TORCH_MODULES (marked `torch`, not collected without it).
 torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402

@@ -77,7 +77,8 @@ class Cluster:
     violations: Path
 
     def client(self) -> distributed.Client:
-        return distributed.Client(scheduler_file=str(self.scheduler_file), timeout=30)
+        return distributed.Client(scheduler_file=str(self.scheduler_file), timeout=30,
+                                  set_as_default=False)
 
     @property
     def address(self) -> str:

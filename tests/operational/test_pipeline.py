@@ -2,8 +2,8 @@
 mismatch.
 
 Also the shared helpers of ``test_runs.py`` and ``test_daemon.py``: the tiny exported model
-(built once per session on the tiny ocean's coarsened grid), operations configurations
-around it, and the tiny ocean's files by data day.
+(committed in ``tests/data/ops-model/``, on the tiny ocean's coarsened grid), operations
+configurations around it, and the tiny ocean's files by data day.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import sqlite3
-import warnings
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from varnet.operational.products import (
     PRODUCT_VARIABLES,
     file_sha256,
     latest_filename,
+    product_digest,
     product_filename,
     product_variables,
     read_product,
@@ -70,57 +72,27 @@ class TinyModel:
     checkpoint: Path
 
 
-def exported_model(tmp_path_factory: pytest.TempPathFactory, ocean_dir: Path) -> TinyModel:
-    """A tiny 4DVarNet (SSH + SST) on the tiny ocean's grid coarsened by 2, exported to ONNX.
+#: The tiny model committed for these tests, built by tests/data/build_ops_model.py (torch).
+MODEL_DIR = Path(__file__).resolve().parents[1] / "data" / "ops-model"
 
-    Built once per session: the files are kept under the session's base temporary folder and
-    reused by every caller (export is the slow part, tens of seconds).
+
+def exported_model(tmp_path_factory: pytest.TempPathFactory, ocean_dir: Path) -> TinyModel:
+    """The committed tiny 4DVarNet (SSH + SST) on the tiny ocean's grid coarsened by 2.
+
+    ``tests/data/ops-model/``: exported to ONNX with :mod:`varnet.export.graph` by
+    ``tests/data/build_ops_model.py``, with its checkpoint (read by the PyTorch parity test
+    only); ``tests/operational/test_ops_model.py`` checks them against their recorded
+    checksums and that they fit ``ocean_dir``'s grid. No torch is needed: the operations host's
+    environment makes products with this model too. The files are copied once per session
+    under the session's base temporary folder, which every caller shares.
     """
     folder = tmp_path_factory.getbasetemp() / "ops-tiny-model"
     model = TinyModel(folder / "tiny.onnx", folder / "tiny.pt")
-    if model.onnx.is_file():
-        return model
-    torch = pytest.importorskip("torch")
-    from varnet.export.graph import export_model, save_model
-    from varnet.inputs import ModelGrid
-    from varnet.io.readers import read_truth
-    from varnet.kernels.oi import OIConfig
-    from varnet.training.checkpoint import ModelGridInfo, load_checkpoint, save_checkpoint
-    from varnet.training.config import (
-        DataConfig,
-        LossConfig,
-        ModelConfig,
-        OptimConfig,
-        TrainConfig,
-    )
-    from varnet.training.model import Normalisation, build_model
-
-    data = DataConfig(osse=str(ocean_dir), coarsen=2, window_days=3, patch=(32, 32),
-                      stride=(16, 16), weight_crop=(1, 4, 4),
-                      train=(dt.date(2012, 10, 1), dt.date(2012, 10, 14)),
-                      validation=(dt.date(2012, 10, 15), dt.date(2012, 10, 19)),
-                      test=(dt.date(2012, 10, 22), dt.date(2012, 10, 28)),
-                      prepare_workers=1, oi=OIConfig(time_scale_days=2.0))
-    net = ModelConfig(kind="4dvarnet", use_sst=True, dim_ae=4, kernel=3, lstm_channels=6,
-                      n_grad=1, n_cascades=1, sst_features=3, dropout=0.0)
-    config = TrainConfig(name="tiny-ops", data=data, model=net,
-                         loss=LossConfig(large_scale_pool=8, cascade_weights=(1.0,)),
-                         optim=OptimConfig(epochs=1, batch_size=2, threads=1))
-    with read_truth(ocean_dir / "truth.nc") as truth:
-        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values, data.coarsen)
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        module = build_model(net, data.window_days,
-                             Normalisation(ssh_mean=0.0, ssh_std=0.1, sst_mean=290.0,
-                                           sst_std=2.0, uv_std=0.3))
-    save_checkpoint(model.checkpoint, module, config, ModelGridInfo.from_axes(grid.lat, grid.lon),
-                    {})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exported = export_model(load_checkpoint(model.checkpoint))
-    tmp = folder / "tiny.onnx.part"
-    save_model(exported.model, tmp)
-    tmp.rename(model.onnx)
+    if not model.onnx.is_file():
+        folder.mkdir(exist_ok=True)
+        shutil.copy(MODEL_DIR / model.checkpoint.name, model.checkpoint)
+        shutil.copy(MODEL_DIR / model.onnx.name, folder / "tiny.onnx.part")
+        (folder / "tiny.onnx.part").rename(model.onnx)
     return model
 
 
@@ -448,35 +420,93 @@ def test_a_bad_mdt_file_is_refused_when_the_producer_starts(tmp_path, model):
         Producer(ops.config)
 
 
-def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, tiny_ocean,
-                                                                  tmp_path):
-    """Operations grid their inputs exactly as training prepares them, and ONNX Runtime
-    gives the PyTorch model's output."""
-    torch = pytest.importorskip("torch")
-    from varnet.training.checkpoint import load_checkpoint
+@pytest.fixture(scope="module")
+def prepared(made, tiny_ocean, tmp_path_factory) -> xr.Dataset:
+    """Training's inputs of DAY's window (:func:`varnet.training.prepare.prepare_arrays`, no
+    torch) with the model's coarsening and OI parameters, as the model's training saw them."""
     from varnet.training.prepare import prepare_arrays
 
-    loaded = load_checkpoint(model.checkpoint)
-    data = loaded.config.data
-    producer = Producer(made.ops.config)
-    assert model_oi_config(producer.model.metadata) == data.oi
+    metadata = Producer(made.ops.config).model.metadata
     window = days(DAY - dt.timedelta(1), DAY + dt.timedelta(1))
-    prepared = prepare_arrays(tiny_ocean.out_dir, data.coarsen, window[0], window[-1], data.oi,
-                              cache_dir=tmp_path, progress=False)
+    return prepare_arrays(tiny_ocean.out_dir, metadata.config["data"]["coarsen"], window[0],
+                          window[-1], model_oi_config(metadata),
+                          cache_dir=tmp_path_factory.mktemp("prepared"), progress=False)
+
+
+def model_inputs(prepared: xr.Dataset) -> dict[str, np.ndarray]:
+    """The prepared window as the model's inputs: (1, days, lat, lon) float32."""
+    return {name: prepared[name].values[None].astype(np.float32)
+            for name in ("oi", "obs", "sst")}
+
+
+def check_product_is(product_path: Path, outputs: list[np.ndarray], what: str) -> None:
+    """The product's ``sla``, ``uo``, ``vo`` are the window's middle day of ``outputs``
+    (ssh, u, v) to 1e-5."""
+    product = open_product(product_path)
+    for name, expected in zip(("sla", "uo", "vo"), outputs, strict=True):
+        error = float(np.max(np.abs(product[name].values[0] - expected[0, 1])))
+        assert error < 1e-5, f"{name}: max |ONNX Runtime product - {what}| = {error:.2e}"
+
+
+def test_operations_grid_their_inputs_exactly_as_training_prepares_them(made, prepared):
+    producer = Producer(made.ops.config)
     with made.ops.ledger() as ledger:
         inputs = build_inputs(ledger, producer.grid, producer.model.metadata, DAY)
-    assert inputs.days == window
+    assert inputs.days == days(DAY - dt.timedelta(1), DAY + dt.timedelta(1))
     for name in ("oi", "obs", "sst"):
         np.testing.assert_allclose(getattr(inputs, name), prepared[name].values, rtol=0,
                                    atol=1e-6, err_msg=name)  # NaN where the other has NaN
+
+
+def test_the_product_is_the_onnx_reference_evaluator_on_the_training_inputs(made, model,
+                                                                            prepared):
+    """An independent reference without torch: the ONNX specification's own numpy
+    implementation (``onnx.reference``) runs the model on training's inputs."""
+    from onnx.reference import ReferenceEvaluator
+
+    outputs = ReferenceEvaluator(str(model.onnx)).run(None, model_inputs(prepared))
+    assert [o.shape for o in outputs] == [(1, 3, 32, 32)] * 3
+    check_product_is(made.result.path, outputs, "onnx.reference")
+
+
+@pytest.mark.torch
+def test_the_product_is_the_pytorch_model_on_the_training_inputs(made, model, prepared):
+    """ONNX Runtime gives the PyTorch model's output, on the inputs training prepares."""
+    torch = pytest.importorskip("torch")
+    from varnet.training.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(model.checkpoint)
+    metadata = Producer(made.ops.config).model.metadata
+    assert model_oi_config(metadata) == loaded.config.data.oi
+    assert metadata.config["data"]["coarsen"] == loaded.config.data.coarsen
     with torch.no_grad():
-        ssh, u, v = loaded.model(*(torch.from_numpy(prepared[n].values[None])
-                                   for n in ("oi", "obs", "sst")))
-    product = open_product(made.result.path)
-    for name, expected in (("sla", ssh), ("uo", u), ("vo", v)):
-        got = product[name].values[0]
-        error = float(np.max(np.abs(got - expected[0, 1].numpy())))
-        assert error < 1e-5, f"{name}: max |ONNX product - PyTorch| = {error:.2e}"
+        outputs = loaded.model(*(torch.from_numpy(a) for a in model_inputs(prepared).values()))
+    check_product_is(made.result.path, [o.numpy() for o in outputs], "PyTorch")
+
+
+def test_making_a_product_imports_no_torch(made, model, tiny_ocean, tmp_path):
+    """An operations host has no torch: ingest and the whole product chain run without
+    importing it (the product is the one of :func:`made`)."""
+    ops = make_ops(tmp_path / "ops", model)
+    ops.deliver(window_files(tiny_ocean.out_dir, DAY))
+    code = ("import datetime as dt, sys\n"
+            "from varnet.operational.config import load_ops_config\n"
+            "from varnet.operational.ingest import ingest\n"
+            "from varnet.operational.pipeline import Producer\n"
+            "config = load_ops_config(sys.argv[1])\n"
+            "assert ingest(config).archived\n"
+            "result = Producer(config).make(\n"
+            "    dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3]),\n"
+            "    final=True)\n"
+            "assert result.status == 'final', result.error\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(ops.toml), DAY.isoformat(),
+                           PRODUCTION.isoformat()], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+    (path,) = ops.product_files()
+    assert path.name == made.result.path.name
+    assert product_digest(path) == product_digest(made.result.path)
 
 
 @pytest.mark.parametrize("region, minimum", [({"lat_min": 34.9 - 44.8}, 1), ({}, 10**7)])

@@ -500,28 +500,33 @@ def _on_dask(config: OpsConfig, producer: Producer, todo: list[dt.date],
     cache is in their host's temporary folder, the ledger stays here. A worker lost in the
     middle of a day has its day made again on another (Dask's own rescheduling)."""
     try:
-        from dask.distributed import Client, LocalCluster
-        from dask.distributed import wait as dask_wait
+        from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise ConfigError("--dask", "needs dask.distributed: pip install 'varnet[dist]'"
                           ) from None
     cluster = None
+    # set_as_default=False: dask's global scheduler setting stays as it was for the rest of
+    # the process (a default client left behind sends later dask computations to it)
     if address == "local":
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
-        client = Client(cluster)
+        client = Client(cluster, set_as_default=False)
     else:
-        client = Client(address)
+        client = Client(address, set_as_default=False)
     try:
         size = max(1, len(client.scheduler_info().get("workers", {})))
         log.info("reprocess on the Dask cluster %s: %d worker(s)", client.scheduler.address,
                  size)
-        return _dispatch(
-            producer, todo, production_day, run_id, forced,
-            lambda job: client.submit(_worker_make, config, job, WORKER_TEMP, pure=False,
-                                      key=f"varnet-{config.name}-{job.day}-{uuid.uuid4().hex}"),
-            lambda futures: dask_wait(futures, return_when="FIRST_COMPLETED").done,
-            2 * size, progress)
+        completed = as_completed(loop=client.loop)  # this client's, not a default one
+
+        def submit(job: DayJob) -> Any:
+            future = client.submit(_worker_make, config, job, WORKER_TEMP, pure=False,
+                                   key=f"varnet-{config.name}-{job.day}-{uuid.uuid4().hex}")
+            completed.add(future)
+            return future
+
+        return _dispatch(producer, todo, production_day, run_id, forced, submit,
+                         lambda futures: [next(completed)], 2 * size, progress)
     finally:
         client.close()
         if cluster is not None:
