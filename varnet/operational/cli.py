@@ -145,7 +145,9 @@ def run_command(config_path: Path, day: dt.datetime | None, quiet: bool) -> None
               help="Processes (or local Dask workers with --dask local); default "
                    "production.workers of the configuration.")
 @click.option("--dask", "dask_address", metavar="ADDRESS",
-              help="Dask scheduler address (tcp://host:8786), or 'local'.")
+              help="Dask scheduler address (tcp://host:8786), or 'local'. Workers need the "
+                   "archive, the model and the products folder at the same paths (shared "
+                   "storage), never the state folder: only this process opens the ledger.")
 @click.option("--production-day", type=_DAY, help="Issue date (default: today, UTC).")
 @_QUIET
 def reprocess_command(config_path: Path, start: dt.datetime, end: dt.datetime, force: bool,
