@@ -70,12 +70,14 @@ heldback: venv
 
 test: venv
 	$(BIN)/ruff check varnet tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # The fast tier for daily work: everything but the tests marked slow (torch training and
 # export end to end, the operations soak test).
 test-fast: venv
 	$(BIN)/ruff check varnet tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # The operations host as it is installed, `pip install 'varnet[ops]'` (no torch), with the
@@ -98,6 +100,7 @@ bench: venv
 
 lint: venv
 	$(BIN)/ruff check varnet tests benchmarks
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(OPS_VENV) $(OUT)

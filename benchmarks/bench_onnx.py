@@ -21,7 +21,7 @@ checkpoint, the export and model sources and the torch / onnx versions, so rerun
 On the CPU, with the same thread count on both sides (``torch.set_num_threads(n)`` and ORT
 ``intra_op_num_threads=n``, ``--threads``, default 2), prints in one run:
 
-* inference time of :class:`varnet.operational.inference.OnnxModel` ``.run`` against the
+* inference time of :class:`varnet.runtime.onnx_model.OnnxModel` ``.run`` against the
   checkpoint's model called eagerly (evaluation mode, under ``torch.no_grad()``; the solver
   re-enables gradients inside; PyTorch's default CPU kernels, oneDNN included), per patch
   (batch 1) and per batch (4 for the demo, 2 for the paper size), on the same inputs: smooth
@@ -70,7 +70,7 @@ import onnx
 import onnxruntime as ort
 import torch
 
-from varnet.operational.inference import OnnxModel
+from varnet.runtime.onnx_model import OnnxModel
 from varnet.training.checkpoint import (
     LoadedModel,
     ModelGridInfo,
@@ -91,7 +91,7 @@ SEED = 0
 SOURCES = (
     "varnet/export/graph.py",
     "varnet/export/decompositions.py",
-    "varnet/export/metadata.py",
+    "varnet/runtime/metadata.py",
     "varnet/training/model.py",
     "varnet/training/checkpoint.py",
 )

@@ -82,11 +82,9 @@ from pathlib import Path
 import numpy as np
 
 from varnet.config import dump_toml
-from varnet.export.metadata import ModelMetadata, ModelMismatch, read_metadata
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.kernels.patches import PatchLayout
 from varnet.operational.config import OpsConfig, create_folders, load_ops_config
-from varnet.operational.inference import OnnxModel
 from varnet.operational.ingest import ingest
 from varnet.operational.pipeline import (
     DayResult,
@@ -99,6 +97,8 @@ from varnet.operational.pipeline import (
     window_days,
 )
 from varnet.operational.runs import reprocess
+from varnet.runtime.metadata import ModelMetadata, ModelMismatch, read_metadata
+from varnet.runtime.onnx_model import OnnxModel
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "models" / "demo" / "demo.onnx"

@@ -39,10 +39,10 @@ from varnet.export.graph import (  # noqa: E402
     trace,
     weights_sha256,
 )
-from varnet.export.metadata import METADATA_KEY, ModelMismatch, read_metadata  # noqa: E402
 from varnet.export.verify import verify  # noqa: E402
 from varnet.io.readers import read_truth  # noqa: E402
-from varnet.operational.inference import OnnxModel  # noqa: E402
+from varnet.runtime.metadata import METADATA_KEY, ModelMismatch, read_metadata  # noqa: E402
+from varnet.runtime.onnx_model import OnnxModel  # noqa: E402
 from varnet.training.checkpoint import (  # noqa: E402
     ModelGridInfo,
     load_checkpoint,

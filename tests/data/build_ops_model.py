@@ -159,7 +159,7 @@ def provenance(files: list[Path], command: list[str]) -> dict[str, object]:
     import torch
 
     import varnet
-    from varnet.export.metadata import read_metadata
+    from varnet.runtime.metadata import read_metadata
 
     onnx_path = next(p for p in files if p.suffix == ".onnx")
     metadata = read_metadata(onnx_path)

@@ -89,11 +89,11 @@ def test_a_missing_folder_stops_a_command_naming_its_key(config, tmp_path):
 
 def test_every_operations_error_is_a_varnet_error(config):
     from varnet.config import ConfigError
-    from varnet.export.metadata import ModelMismatch
     from varnet.io.readers import InputFileError
     from varnet.operational.feed import FeedError
     from varnet.operational.pipeline import NoInputError
     from varnet.operational.scoring import MissingProductsError
+    from varnet.runtime.metadata import ModelMismatch
 
     for kind in (ConfigError, ModelMismatch, InputFileError, FeedError, NoInputError,
                  MissingProductsError, LedgerError, LockHeldError):

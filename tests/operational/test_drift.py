@@ -236,8 +236,8 @@ def oi_model(path: Path) -> TinyModel:
     """An ONNX file carrying only the metadata operations read: the model's OI parameters."""
     onnx = pytest.importorskip("onnx")
     from varnet.config import to_mapping
-    from varnet.export.metadata import ModelMetadata, TensorSpec
     from varnet.kernels.oi import OIConfig
+    from varnet.runtime.metadata import ModelMetadata, TensorSpec
 
     specs = [TensorSpec(n, u, n) for n, u in (("oi", "m"), ("obs", "m"), ("sst", "K"))]
     outs = [TensorSpec(n, u, n) for n, u in (("ssh", "m"), ("u", "m s-1"), ("v", "m s-1"))]

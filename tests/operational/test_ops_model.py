@@ -19,9 +19,9 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from varnet.export.metadata import read_metadata
 from varnet.inputs import ModelGrid
 from varnet.io.readers import read_truth
+from varnet.runtime.metadata import read_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "tests" / "data" / "build_ops_model.py"
@@ -82,7 +82,7 @@ def test_the_build_script_still_builds_the_committed_model(script, provenance, t
     version that built them, the same ONNX bytes; with another, the same outputs."""
     pytest.importorskip("torch")
     from varnet.export.graph import weights_sha256
-    from varnet.operational.inference import OnnxModel
+    from varnet.runtime.onnx_model import OnnxModel
     from varnet.training.checkpoint import load_checkpoint
 
     onnx_path, checkpoint = script.build(tiny_ocean.out_dir, tmp_path)
@@ -112,7 +112,7 @@ def test_the_build_script_still_builds_the_committed_model(script, provenance, t
 
 
 def test_metadata_and_inference_modules_do_not_import_torch():
-    code = ("import sys; import varnet.export.metadata, varnet.operational.inference; "
+    code = ("import sys; import varnet.runtime.metadata, varnet.runtime.onnx_model; "
             "print(sorted({'torch', 'onnxscript'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, cwd=ROOT)

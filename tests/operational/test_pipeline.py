@@ -23,7 +23,6 @@ import xarray as xr
 from click.testing import CliRunner
 
 from varnet.config import ConfigError, dump_toml
-from varnet.export.metadata import ModelMismatch
 from varnet.inputs import block_mean
 from varnet.io.missions import platform_name
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
@@ -43,6 +42,7 @@ from varnet.operational.products import (
     product_variables,
     read_product,
 )
+from varnet.runtime.metadata import ModelMismatch
 
 #: Product day of this module's products, and the production day they are issued on.
 DAY = dt.date(2012, 10, 15)

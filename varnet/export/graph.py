@@ -35,8 +35,8 @@ from torch.fx.experimental.proxy_tensor import make_fx
 
 import varnet
 from varnet.export.decompositions import decomposition_table
-from varnet.export.metadata import ModelMetadata, TensorSpec
 from varnet.io.atomic import atomic_path
+from varnet.runtime.metadata import ModelMetadata, TensorSpec
 from varnet.training.checkpoint import LoadedModel
 
 log = logging.getLogger("varnet.export")

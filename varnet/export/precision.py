@@ -42,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from varnet.export.metadata import METADATA_KEY, ModelMetadata, ModelMismatch
+from varnet.runtime.metadata import METADATA_KEY, ModelMetadata, ModelMismatch
 
 if TYPE_CHECKING:
     from varnet.export.verify import ParityReport
@@ -338,7 +338,7 @@ def to_float16(src_path: str | os.PathLike[str], dst_path: str | os.PathLike[str
 
     Raises
     ------
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the source has no varnet metadata or is already float16.
     """
     from varnet.export.graph import attach_metadata, save_model
@@ -467,7 +467,7 @@ def verify_float16(float32_path: str | os.PathLike[str], float16_path: str | os.
         If there is no GPU and the CPU provider has no kernel for an operator of the file.
     """
     from varnet.export.verify import verify_against
-    from varnet.operational.inference import OnnxModel
+    from varnet.runtime.onnx_model import OnnxModel
 
     tolerance = FLOAT16_TOLERANCE if tolerance is None else tolerance
     reference = f"{Path(float32_path).name} (float32, CPU)"

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from varnet.kernels.patches import PatchLayout
-from varnet.operational.inference import OnnxModel
+from varnet.runtime.onnx_model import OnnxModel
 from varnet.training.checkpoint import LoadedModel
 from varnet.training.data import PeriodArrays
 from varnet.training.evaluate import arrays_for_test_period

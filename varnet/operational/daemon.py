@@ -87,7 +87,7 @@ def run_daemon(config: OpsConfig, stop: threading.Event | None = None,
     ------
     varnet.operational.ledger.LockHeldError
         If another daemon holds the lock (naming the lock file and its pid).
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the model does not fit the configuration.
     varnet.operational.feed.FeedError
         If the simulation's feed folder is missing or holds no observation file.

@@ -350,7 +350,6 @@ def _oi_sla(config: OpsConfig, days: Sequence[dt.date]) -> tuple[NDArray[np.floa
     along-track files within the OI's reach, the OI cache of the state folder.
     """
     from varnet.config import to_mapping
-    from varnet.export.metadata import read_metadata
     from varnet.operational.ledger import Ledger
     from varnet.operational.pipeline import (
         AlongTrackReader,
@@ -358,6 +357,7 @@ def _oi_sla(config: OpsConfig, days: Sequence[dt.date]) -> tuple[NDArray[np.floa
         model_oi_config,
         oi_reach_days,
     )
+    from varnet.runtime.metadata import read_metadata
 
     oi_config = model_oi_config(read_metadata(config.model.path))
     ledger_file = Path(config.paths.ledger_file)
@@ -410,7 +410,7 @@ def oi_geostrophic_currents(config: OpsConfig, truth_path: str | os.PathLike[str
     ------
     DriftError
         If there is no ledger or no archived along-track file near a day.
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the model (which holds the OI parameters) cannot be read.
     """
     day_list = [start + dt.timedelta(days=k) for k in range(days + 1)]
@@ -1028,7 +1028,7 @@ def assess_drift(config: OpsConfig, truth_path: str | os.PathLike[str], start: d
         If OpenDrift is not installed.
     DriftError
         If a product or truth day, or the OI's observations, are missing.
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the model file (OI parameters) cannot be read.
     """
     if not 1 <= days <= 5:

@@ -40,7 +40,6 @@ import numpy as np
 
 from varnet.config import ConfigError
 from varnet.errors import VarnetError
-from varnet.export.metadata import ModelMetadata
 from varnet.inputs import (
     ModelGrid,
     gridded_ssh_observations,
@@ -54,7 +53,6 @@ from varnet.kernels.oi import OIConfig
 from varnet.kernels.patches import PatchLayout, PatchStitcher
 from varnet.operational.config import OpsConfig
 from varnet.operational.derived import derive_fields
-from varnet.operational.inference import OnnxModel
 from varnet.operational.ledger import InputRecord, Ledger
 from varnet.operational.mdt import (
     NO_MDT,
@@ -72,6 +70,8 @@ from varnet.operational.products import (
 )
 from varnet.operational.quicklook import write_quicklook
 from varnet.operational.tidy import tidy_day
+from varnet.runtime.metadata import ModelMetadata
+from varnet.runtime.onnx_model import OnnxModel
 
 log = logging.getLogger("varnet.ops.product")
 
@@ -622,7 +622,7 @@ class ProductMaker:
 
     Raises
     ------
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the model does not fit the configuration (grid, window, inputs), naming the field.
     varnet.config.ConfigError
         If the configured MDT file (``production.mdt``) cannot be used, naming the key and
@@ -732,7 +732,7 @@ class Producer:
 
     Raises
     ------
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the model does not fit the configuration (grid, window, inputs), naming the field.
     varnet.config.ConfigError
         If the configured MDT file cannot be used, or the ledger holds another region's
@@ -753,7 +753,7 @@ class Producer:
 
     @property
     def model(self) -> OnnxModel:
-        """The ONNX model (:class:`~varnet.operational.inference.OnnxModel`)."""
+        """The ONNX model (:class:`~varnet.runtime.onnx_model.OnnxModel`)."""
         return self.maker.model
 
     @property

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from varnet.export.metadata import ModelMetadata, ModelMismatch, metadata_from_session
+from varnet.runtime.metadata import ModelMetadata, ModelMismatch, metadata_from_session
 
 log = logging.getLogger("varnet.ops.inference")
 
@@ -59,7 +59,7 @@ class OnnxModel:
 
     Raises
     ------
-    varnet.export.metadata.ModelMismatch
+    varnet.runtime.metadata.ModelMismatch
         If the file is not a varnet model.
     """
 
