@@ -145,6 +145,27 @@ def test_good_files_are_archived_and_recorded(env, caplog):
     assert len(found.sst) == 2
 
 
+def test_the_copies_of_a_killed_ingest_are_removed_by_the_next(env, caplog):
+    """An ingest killed while copying (SIGKILL) leaves its hidden temporary copy in the
+    archive or the quarantine; the next ingest (under the same lock) removes it, and only
+    it."""
+    settings, _ = env
+    folder = settings.archive / "alongtrack" / "2020" / "01"
+    folder.mkdir(parents=True)
+    left = [folder / ".nrt_global_j3_phy_l3_20200105_20200106.nc.0a1b2c3d4e5f.tmp",
+            settings.quarantine / "20200110" / ".bad.nc.abcdef012345.tmp"]
+    left[1].parent.mkdir()
+    kept = [folder / "notes.tmp", folder / ".other.nc.xyz.tmp"]
+    for path in left + kept:
+        path.write_bytes(b"half a copy")
+    a = track(settings.inbox)
+    report = run(env)
+    assert [o.action for o in report.outcomes] == ["archived"] and not a.exists()
+    assert not any(p.exists() for p in left) and all(p.exists() for p in kept)
+    assert sum("left by an ingest that was stopped while copying" in r.getMessage()
+               for r in caplog.records) == 2
+
+
 def test_an_empty_pass_is_valid(env):
     settings, _ = env
     empty = np.array([], dtype="datetime64[ns]")

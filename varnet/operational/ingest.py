@@ -388,6 +388,7 @@ def ingest(
     lock = InstanceLock(ledger.path.parent / "ingest.lock", "varnet-ops ingest")
     lock.acquire(timeout_s=lock_timeout_s)
     try:
+        _remove_killed_copies(settings.archive, settings.quarantine)
         ctx = _Context(settings, ledger, today)
         entries = sorted(_inbox_entries(settings.inbox))
         if progress:
@@ -1159,6 +1160,23 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
+
+
+#: Names of the hidden temporary copies :func:`_copy_to_temp` makes.
+_TEMP_COPY = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")
+
+
+def _remove_killed_copies(*folders: Path) -> None:
+    """Delete the temporary copies an ingest killed mid-copy left in ``folders`` (walked
+    whole). Runs under the ingest lock: no other ingest is copying."""
+    for folder in folders:
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                if _TEMP_COPY.match(name):
+                    path = Path(root) / name
+                    log.warning("removing %s, left by an ingest that was stopped while "
+                                "copying", path)
+                    path.unlink(missing_ok=True)
 
 
 def _copy_to_temp(src: Path, folder: Path, name: str, sha: str | None) -> Path:
