@@ -333,7 +333,7 @@ _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 #: The ProductMaker of this worker process, with what it was built for (the model is loaded
 #: once per process).
-_WORKER_MAKER: list[tuple[tuple[OpsConfig, str | None], ProductMaker]] = []
+_WORKER_MAKER: list[tuple[tuple[OpsConfig, str], ProductMaker]] = []
 
 
 #: ``oi_cache`` of :func:`_worker_make` meaning the worker host's own temporary folder.

@@ -128,9 +128,10 @@ def tidy_interrupted(config: OpsConfig, ledger: Ledger) -> list[dt.date]:
         The days tidied.
     """
     ledger.mark_interrupted()
-    days = sorted({row.product_day for row in ledger.products_with_status("interrupted",
-                                                                          "failed",
-                                                                          "replaced")})
+    # a file is left unrecorded only by a maker that died (its row is interrupted); a maker
+    # whose record was refused removes its own file (Producer.record)
+    days = sorted({row.product_day
+                   for row in ledger.products_with_status("interrupted", "replaced")})
     tidied = []
     for day in days:
         if not (_orphans(config, ledger, day) or _unmoved_replaced(config, ledger, day)):
