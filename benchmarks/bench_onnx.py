@@ -70,10 +70,10 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from varnet.datamodel.grid import Grid
 from varnet.runtime.onnx_model import OnnxModel
 from varnet.training.checkpoint import (
     LoadedModel,
-    ModelGridInfo,
     load_checkpoint,
     save_checkpoint,
 )
@@ -85,7 +85,7 @@ DEMO_CHECKPOINT = ROOT / "models" / "demo" / "demo.pt"
 PAPER_CONFIG = ROOT / "configs" / "paper-4dvarnet-ssh-sst.toml"
 PAPER_STATS = Normalisation(ssh_mean=0.0, ssh_std=0.3, sst_mean=291.0, sst_std=2.0, uv_std=0.3)
 # 1/20 degree, 240 x 240 cells: the paper's patch over the demo's 12-degree box
-PAPER_GRID = ModelGridInfo(32.025, -65.975, 0.05, (240, 240))
+PAPER_GRID = Grid.regular(32.025, -65.975, 0.05, (240, 240), name="paper")
 SEED = 0
 # sources whose change makes a cached export stale
 SOURCES = (

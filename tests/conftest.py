@@ -162,3 +162,47 @@ def tiny_ocean(tmp_path_factory):
     config = load_toml(OsseConfig, Path(__file__).resolve().parents[1] / "configs" /
                        "osse-tiny.toml")
     return generate(config, tmp_path_factory.mktemp("tiny_ocean"), progress=False)
+
+
+def corner_and_island(lat, lon):
+    """A land mask laid over an open ocean: the north-west corner (a quarter of each side)
+    and a square island of a seventh of each side, a little south-east of the centre.
+
+    Returns
+    -------
+    numpy.ndarray of bool, shape (lat.size, lon.size)
+        True on sea.
+    """
+    import numpy as np
+
+    ny, nx = len(lat), len(lon)
+    ocean = np.ones((ny, nx), dtype=bool)
+    ocean[ny - ny // 4:, : nx // 4] = False
+    side_y, side_x = max(ny // 7, 2), max(nx // 7, 2)
+    y0, x0 = ny // 2 - side_y, nx // 2 + 1
+    ocean[y0:y0 + side_y, x0:x0 + side_x] = False
+    return ocean
+
+
+def write_ocean_mask(path, lat, lon, ocean):
+    """Write ``ocean`` (True on sea) as a CF ``sftof`` file (percent) on ``lat``/``lon``."""
+    import numpy as np
+    import xarray as xr
+
+    xr.Dataset(
+        {"sftof": (("lat", "lon"), np.where(ocean, 100.0, 0.0).astype(np.float32),
+                   {"standard_name": "sea_area_fraction", "units": "%"})},
+        coords={"lat": ("lat", np.asarray(lat, dtype=np.float64), {"units": "degrees_north"}),
+                "lon": ("lon", np.asarray(lon, dtype=np.float64), {"units": "degrees_east"})},
+    ).to_netcdf(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def land_mask():
+    """A land mask over an open ocean and its file writer: an object with the functions
+    ``corner_and_island`` and ``write_ocean_mask`` (see them)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(corner_and_island=corner_and_island,
+                           write_ocean_mask=write_ocean_mask)

@@ -27,6 +27,7 @@ from click.testing import CliRunner  # noqa: E402
 from test_training_run import tiny_config  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from varnet.datamodel.grid import Grid  # noqa: E402
 from varnet.export import decompositions as dec  # noqa: E402
 from varnet.export import graph as export_graph  # noqa: E402
 from varnet.export import verify as export_verify  # noqa: E402
@@ -44,7 +45,6 @@ from varnet.io.readers import read_truth  # noqa: E402
 from varnet.runtime.metadata import METADATA_KEY, ModelMismatch, read_metadata  # noqa: E402
 from varnet.runtime.onnx_model import OnnxModel  # noqa: E402
 from varnet.training.checkpoint import (  # noqa: E402
-    ModelGridInfo,
     load_checkpoint,
     save_checkpoint,
 )
@@ -88,12 +88,12 @@ def _config(osse: Path, name: str) -> TrainConfig:
     return dataclasses.replace(config, name=f"tiny-{name}", model=model, loss=loss)
 
 
-def _grid(osse: Path, coarsen: int) -> ModelGridInfo:
+def _grid(osse: Path, coarsen: int) -> Grid:
     truth = read_truth(osse / "truth.nc")
     lat = truth["lat"].values.reshape(-1, coarsen).mean(axis=1)
     lon = truth["lon"].values.reshape(-1, coarsen).mean(axis=1)
     truth.close()
-    return ModelGridInfo.from_axes(lat, lon)
+    return Grid(lat, lon)
 
 
 def _export(name: str, osse: Path, folder: Path) -> Exported:
@@ -202,7 +202,7 @@ def test_metadata_round_trips_and_describes_the_checkpoint(exported):
     assert metadata.weights_sha256 == weights_sha256(loaded.model)
     assert metadata.config_sha256 == config.digest()
     assert metadata.config == json.loads(json.dumps(config.to_mapping()))
-    assert metadata.grid == loaded.grid.as_dict()
+    assert metadata.grid == loaded.grid.lattice()
     assert metadata.model_kind == config.model.kind
     assert metadata.uses_sst == config.model.use_sst
     assert metadata.input_names == (["oi", "obs", "sst"] if config.model.use_sst
@@ -220,13 +220,20 @@ def test_require_fit_names_the_field_that_does_not_fit(exports):
     metadata = read_metadata(item.path)
     grid = metadata.grid
     res, lat0, lon0 = grid["resolution_deg"], grid["lat0"], grid["lon0"]
-    # any region of the model's lattice fits
-    metadata.require_fit(item.path, resolution_deg=res, lat0=lat0 + 7 * res,
-                         lon0=lon0 - 3 * res, window_days=3, inputs=["sst", "obs", "oi"])
+
+    def region(lat: float, lon: float, step: float = res) -> Grid:
+        return Grid.regular(lat, lon, step, (5, 6), name="region")
+
+    # any region of the model's lattice fits, with any land
+    ocean = np.ones((5, 6), dtype=bool)
+    ocean[:2, :2] = False
+    metadata.require_fit(item.path, grid=region(lat0 + 7 * res, lon0 - 3 * res).with_ocean(ocean),
+                         window_days=3, inputs=["sst", "obs", "oi"])
+    assert metadata.training_grid.lattice() == {**grid, "shape": list(grid["shape"])}
     cases = [
-        ({"resolution_deg": res / 2}, "grid.resolution_deg"),
-        ({"lat0": lat0 + 0.5 * res}, "grid.lat0"),
-        ({"lon0": lon0 + 0.25 * res}, "grid.lon0"),
+        ({"grid": region(lat0, lon0, res / 2)}, "grid.resolution_deg"),
+        ({"grid": region(lat0 + 0.5 * res, lon0)}, "grid.lat0"),
+        ({"grid": region(lat0, lon0 + 0.25 * res)}, "grid.lon0"),
         ({"window_days": 5}, "window_days"),
         ({"inputs": ["oi", "obs"]}, "inputs"),
     ]
@@ -412,7 +419,7 @@ def test_cli_fails_cleanly_on_a_missing_scores_row(exports, tmp_path):
     out = tmp_path / "model.onnx"
     result = CliRunner().invoke(main, [str(item.checkpoint), "-o", str(out), "--scores",
                                        str(scores)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input (varnet.errors): nothing was done
     assert f"no row '{method_name(item.loaded)}'" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
@@ -551,7 +558,7 @@ def test_the_shipped_demo_model_matches_its_checkpoint():
     loaded = load_checkpoint(DEMO_CHECKPOINT)
     assert metadata.weights_sha256 == weights_sha256(loaded.model)
     assert metadata.config_sha256 == loaded.config.digest()
-    assert metadata.grid == loaded.grid.as_dict()
+    assert metadata.grid == loaded.grid.lattice()
     assert metadata.normalisation == loaded.model.stats.as_dict()
     assert (metadata.model_kind, metadata.uses_sst) == ("4dvarnet", True)
     assert metadata.window_days == loaded.config.data.window_days

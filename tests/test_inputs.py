@@ -12,10 +12,9 @@ import warnings
 import numpy as np
 import pytest
 
+from varnet.datamodel.grid import Grid, block_mean
 from varnet.inputs import (
     InputFiles,
-    ModelGrid,
-    block_mean,
     find_input_files,
     gridded_ssh_observations,
     oi_first_guess,
@@ -41,8 +40,8 @@ def fine(tiny_ocean) -> SstField:
 
 
 @pytest.fixture(scope="module")
-def grid(fine) -> ModelGrid:
-    return ModelGrid.coarsened(fine.lat, fine.lon, 2)
+def grid(fine) -> Grid:
+    return Grid(fine.lat, fine.lon).coarsened(2)
 
 
 def days_from(start: dt.date, n: int) -> list[dt.date]:
@@ -50,27 +49,27 @@ def days_from(start: dt.date, n: int) -> list[dt.date]:
 
 
 # --------------------------------------------------------------------------------------------
-# ModelGrid and block_mean
+# Grid and block_mean
 
 
 def test_coarsened_centres_are_the_centres_of_the_blocks():
     lat = 30.025 + 0.05 * np.arange(12)
     lon = -70.0 + 0.05 * np.arange(9)
-    g = ModelGrid.coarsened(lat, lon, 3)
+    g = Grid(lat, lon).coarsened(3)
     assert g.shape == (4, 3)
     # a block of 3 cells of 0.05 degree is centred on its middle cell
     np.testing.assert_allclose(g.lat, 30.075 + 0.15 * np.arange(4), atol=1e-12)
     np.testing.assert_allclose(g.lon, -69.95 + 0.15 * np.arange(3), atol=1e-12)
     np.testing.assert_allclose(g.resolution_deg, (0.15, 0.15), atol=1e-12)
     assert g.lat.dtype == np.float64 and not g.lat.flags.writeable
-    assert ModelGrid.coarsened(lat, lon, 1) == ModelGrid(lat, lon)
-    assert ModelGrid.coarsened(lat, lon, 3) != ModelGrid(lat, lon)
+    assert Grid(lat, lon).coarsened(1) == Grid(lat, lon)
+    assert Grid(lat, lon).coarsened(3) != Grid(lat, lon)
 
 
 @pytest.mark.parametrize(("nlat", "nlon", "axis"), [(13, 9, "lat"), (12, 10, "lon")])
 def test_coarsening_needs_divisible_sizes_and_names_the_axis(nlat, nlon, axis):
     with pytest.raises(ValueError, match=rf"^{axis}: .*not divisible"):
-        ModelGrid.coarsened(np.arange(nlat) * 0.1, np.arange(nlon) * 0.1, 3)
+        Grid(np.arange(nlat) * 0.1, np.arange(nlon) * 0.1).coarsened(3)
 
 
 @pytest.mark.parametrize(
@@ -87,13 +86,13 @@ def test_coarsening_needs_divisible_sizes_and_names_the_axis(nlat, nlon, axis):
 )
 def test_invalid_grids_are_refused_with_the_axis_named(lat, lon, message):
     with pytest.raises(ValueError, match=message):
-        ModelGrid(np.array(lat), np.array(lon))
+        Grid(np.array(lat), np.array(lon))
 
 
 def test_coarsening_factor_must_be_a_positive_integer():
     for factor in (0, 2.0, True):
         with pytest.raises(ValueError, match="factor: expected a positive integer"):
-            ModelGrid.coarsened(np.arange(4.0), np.arange(4.0), factor)
+            Grid(np.arange(4.0), np.arange(4.0)).coarsened(factor)
 
 
 def test_block_mean_ignores_nan_like_a_loop():
@@ -247,7 +246,7 @@ def test_sst_on_the_2x_coarser_grid_is_the_2x2_block_mean(tiny_ocean, grid, leve
 
 
 def test_sst_on_the_same_grid_is_the_field_itself(fine):
-    same = ModelGrid(fine.lat, fine.lon)
+    same = Grid(fine.lat, fine.lon)
     np.testing.assert_array_equal(sst_on_grid(fine, same), fine.sst_k.astype(np.float32))
 
 
@@ -256,7 +255,7 @@ def test_coarser_sst_is_interpolated_bilinearly_and_nan_outside():
     lon = np.arange(-70.0, -64.0, 0.5)
     sst = 290.0 + 0.3 * lat[:, None] - 0.1 * lon[None, :]  # linear: bilinear is exact
     field = SstField(START, lat, lon, sst, "L4", "test")
-    grid = ModelGrid(np.arange(29.95, 33.0, 0.1), np.arange(289.05, 292.0, 0.1))  # 0-360 lons
+    grid = Grid(np.arange(29.95, 33.0, 0.1), np.arange(289.05, 292.0, 0.1))  # 0-360 lons
     got = sst_on_grid(field, grid)
     lon180 = grid.lon - 360.0
     expected = 290.0 + 0.3 * grid.lat[:, None] - 0.1 * lon180[None, :]

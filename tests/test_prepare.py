@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from varnet.datamodel.grid import Grid
 from varnet.inputs import (
-    ModelGrid,
     find_input_files,
     gridded_ssh_observations,
     read_alongtrack_files,
@@ -48,7 +48,8 @@ def _oi_must_not_run(*args, **kwargs):
 
 def test_prepared_arrays_have_the_model_grid_shapes_units_and_times(prepared, tiny_ocean):
     ds = prepared
-    assert set(ds.data_vars) == {*PREPARED_VARIABLES, "mdt"}
+    assert set(ds.data_vars) == {*PREPARED_VARIABLES, "mdt", "ocean"}
+    assert ds["ocean"].dims == ("lat", "lon") and (ds["ocean"].values == 1).all()
     for name, (units, _, _) in PREPARED_VARIABLES.items():
         assert ds[name].dims == ("time", "lat", "lon")
         assert ds[name].shape == (NDAYS, 32, 32)
@@ -74,7 +75,7 @@ def test_prepared_arrays_have_the_model_grid_shapes_units_and_times(prepared, ti
 def test_prepared_truth_is_the_2x2_block_mean_of_the_truth(prepared, tiny_ocean):
     with read_truth(tiny_ocean.truth) as truth:
         days = truth.sel(time=prepared["time"].values)
-        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values, 2)
+        grid = Grid(truth["lat"].values, truth["lon"].values).coarsened(2)
         np.testing.assert_allclose(prepared["lat"].values, grid.lat)
         np.testing.assert_allclose(prepared["lon"].values, grid.lon)
         for name in ("sla", "u", "v"):
@@ -87,7 +88,7 @@ def test_prepared_truth_is_the_2x2_block_mean_of_the_truth(prepared, tiny_ocean)
 
 
 def test_prepared_observations_and_sst_come_from_the_shared_gridding(prepared, tiny_ocean):
-    grid = ModelGrid(prepared["lat"].values, prepared["lon"].values)
+    grid = Grid(prepared["lat"].values, prepared["lon"].values)
     files = find_input_files(tiny_ocean.out_dir)
     days = [START + dt.timedelta(days=i) for i in range(NDAYS)]
     track = read_alongtrack_files(files.alongtrack_paths(days))
@@ -95,6 +96,37 @@ def test_prepared_observations_and_sst_come_from_the_shared_gridding(prepared, t
                                   gridded_ssh_observations(track, grid, START, NDAYS))
     np.testing.assert_array_equal(prepared["sst"].values[1],
                                   sst_on_grid(read_sst(files.sst[days[1]]), grid))
+
+
+def test_land_of_a_mask_is_nan_in_every_field_and_changes_no_sea_cell_of_the_gridding(
+        prepared, tiny_ocean, tmp_path, land_mask):
+    with read_truth(tiny_ocean.truth) as truth:
+        lat, lon = truth["lat"].values, truth["lon"].values
+    fine_ocean = land_mask.corner_and_island(lat, lon)
+    mask = land_mask.write_ocean_mask(tmp_path / "mask.nc", lat, lon, fine_ocean)
+    land = prepare_arrays(tiny_ocean.out_dir, 2, START, END, OI, progress=False,
+                          cache_dir=tmp_path / "cache", ocean_mask=mask)
+    sea = Grid(lat, lon, fine_ocean).coarsened(2).ocean
+    assert 0.6 < sea.mean() < 0.95
+    np.testing.assert_array_equal(land["ocean"].values, sea.astype(np.int8))
+    for name in (*PREPARED_VARIABLES, "mdt"):
+        values = land[name].values
+        assert np.isnan(values[..., ~sea]).all(), f"{name} has values on land"
+    for name in ("oi", "oi_error_variance", "sst", "sla_true", "u_true", "v_true", "mdt"):
+        assert np.isfinite(land[name].values[..., sea]).all(), f"{name} has gaps on the sea"
+    # gridding is cell by cell: the sea cells of obs and SST are those of the open ocean
+    for name in ("obs", "sst"):
+        np.testing.assert_array_equal(land[name].values[..., sea],
+                                      prepared[name].values[..., sea])
+    # the truth on a coarse sea cell is the mean of its fine sea cells only
+    with read_truth(tiny_ocean.truth) as truth:
+        fine = np.where(fine_ocean, truth["sla"].sel(time=land["time"].values).values, np.nan)
+    blocks = fine.reshape(NDAYS, 32, 2, 32, 2)
+    valid = np.isfinite(blocks).sum(axis=(2, 4))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(np.isfinite(blocks), blocks, 0.0).sum(axis=(2, 4)) / valid
+    np.testing.assert_allclose(land["sla_true"].values[:, sea], expected[:, sea], rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_missing_files_give_nan_days_and_are_counted(osse, tmp_path, caplog):

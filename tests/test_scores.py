@@ -2,7 +2,9 @@
 
 References: explained variances and normalised RMSE of tiny arrays worked out by hand;
 resolutions of random fields low-passed at a known scale (the score must fall to 0.5 there);
-contourpy's marching squares for the 0.5 level set of a smooth score.
+contourpy's marching squares for the 0.5 level set of a smooth score. With a land mask: the
+same scores with NaN on land, the paper's stencils on the sea cells away from the coast
+(scipy's binary erosion), and the low-pass cut-offs found again through the land.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from scipy import ndimage
 
-from varnet.kernels.paper_derivatives import paper_geostrophy
+from varnet.kernels.paper_derivatives import paper_div_curl_strain, paper_geostrophy
 from varnet.scores import (
     SCORE_COLUMNS,
     Fields,
@@ -24,6 +27,7 @@ from varnet.scores import (
     plot_psd_scores,
     psd_space_time_score,
     score_table,
+    scored_currents,
     table_markdown,
     tau_div,
     tau_field,
@@ -326,3 +330,204 @@ def test_plot_psd_scores_writes_png_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["psd.png"]
     with pytest.raises(ValueError, match="empty"):
         plot_psd_scores({}, tmp_path / "none.png")
+
+
+# ------------------------------------------------------------------------------------------
+# land mask
+# ------------------------------------------------------------------------------------------
+
+
+def corner_and_island(ny: int, nx: int) -> np.ndarray:
+    """A sea mask (True on sea): a land corner and an island, inside the 3-pixel crop too."""
+    ocean = np.ones((ny, nx), dtype=bool)
+    ocean[: ny // 4, : nx // 5] = False
+    ocean[ny // 2 : ny // 2 + 3, nx // 2 : nx // 2 + 4] = False
+    return ocean
+
+
+def on_land(a: np.ndarray, ocean: np.ndarray, value: float = 1e3) -> np.ndarray:
+    return np.where(ocean, a, value)
+
+
+def test_pointwise_scores_count_sea_cells_only():
+    rng = np.random.default_rng(10)
+    ocean = corner_and_island(20, 32)
+    u_ref, v_ref, q_ref = (rng.standard_normal((5, 20, 32)) for _ in range(3))
+    # perfect on sea, garbage on land: the perfect scores
+    u, v, q = (on_land(a, ocean) for a in (u_ref, v_ref, q_ref))
+    assert tau_uv(u, v, u_ref, v_ref, ocean=ocean) == 100.0
+    assert tau_field(q, q_ref, ocean=ocean) == 100.0
+    assert nrmse_scores(q, q_ref, ocean=ocean) == (1.0, 0.0)
+    assert tau_uv(u, v, u_ref, v_ref) < 0.0  # without the mask the garbage counts
+    # land leaves the sums exactly as NaN does (after the same crop)
+    u2, v2, q2 = (a + 0.3 * rng.standard_normal(a.shape) for a in (u_ref, v_ref, q_ref))
+    nan = {k: on_land(a, ocean, np.nan) for k, a in (("u", u2), ("v", v2), ("q", q2))}
+    junk = {k: on_land(a, ocean) for k, a in (("u", u2), ("v", v2), ("q", q2))}
+    assert tau_uv(junk["u"], junk["v"], u_ref, v_ref, ocean=ocean) == tau_uv(
+        nan["u"], nan["v"], u_ref, v_ref
+    )
+    assert tau_field(junk["q"], q_ref, ocean=ocean) == tau_field(nan["q"], q_ref)
+    assert nrmse_scores(junk["q"], q_ref, ocean=ocean) == nrmse_scores(nan["q"], q_ref)
+    # an all-sea mask changes nothing
+    sea = np.ones((20, 32), dtype=bool)
+    assert tau_uv(u2, v2, u_ref, v_ref, ocean=sea) == tau_uv(u2, v2, u_ref, v_ref)
+    assert tau_field(q2, q_ref, ocean=sea) == tau_field(q2, q_ref)
+    assert nrmse_scores(q2, q_ref, ocean=sea) == nrmse_scores(q2, q_ref)
+    with pytest.raises(ValueError, match="ocean must have"):
+        tau_field(q2, q_ref, ocean=ocean[:, :-1])
+    with pytest.raises(ValueError, match="boolean"):
+        nrmse_scores(q2, q_ref, ocean=ocean.astype(int))
+    with pytest.raises(ValueError, match="no sea"):
+        tau_uv(u2, v2, u_ref, v_ref, ocean=np.zeros_like(ocean))
+
+
+def test_derivative_scores_use_no_land_value_and_no_stencil_across_the_coast():
+    rng = np.random.default_rng(11)
+    _, lat, lon = coords(6, 20, 32)
+    ocean = corner_and_island(20, 32)
+    u_ref, v_ref = rng.standard_normal((6, 20, 32)), rng.standard_normal((6, 20, 32))
+    u2, v2 = u_ref + 0.3 * rng.standard_normal(u_ref.shape), 0.8 * v_ref
+    perfect = tau_vort_div_strain(
+        on_land(u_ref, ocean), on_land(v_ref, ocean, -1e3), u_ref, v_ref, lat, lon, ocean=ocean
+    )
+    assert perfect == (100.0, 100.0, 100.0)
+    # whatever land holds (garbage, zeros, NaN, in either field), the scores are the same
+    taus = tau_vort_div_strain(
+        on_land(u2, ocean),
+        on_land(v2, ocean),
+        on_land(u_ref, ocean, np.nan),
+        v_ref,
+        lat,
+        lon,
+        ocean=ocean,
+    )
+    again = tau_vort_div_strain(
+        on_land(u2, ocean, np.nan),
+        on_land(v2, ocean, 0.0),
+        u_ref,
+        on_land(v_ref, ocean, 7.0),
+        lat,
+        lon,
+        ocean=ocean,
+    )
+    assert taus == again and all(t < 100.0 for t in taus)
+    assert tau_vort(u2, v2, u_ref, v_ref, lat, lon, ocean=ocean) == taus[0]
+    assert tau_div(u2, v2, u_ref, v_ref, lat, lon, ocean=ocean) == taus[1]
+    assert tau_strain(u2, v2, u_ref, v_ref, lat, lon, ocean=ocean) == taus[2]
+    # an all-sea mask: the paper's computation, exactly
+    sea = np.ones((20, 32), dtype=bool)
+    assert tau_vort_div_strain(u2, v2, u_ref, v_ref, lat, lon, ocean=sea) == (
+        tau_vort_div_strain(u2, v2, u_ref, v_ref, lat, lon)
+    )
+    # the rule without smoothing: the paper's stencils, scored on the sea cells whose 4
+    # neighbours are sea (beyond the grid's edge the stencil repeats the edge cell)
+    kept = ndimage.binary_erosion(ocean, ndimage.generate_binary_structure(2, 1), border_value=1)
+    rec = paper_div_curl_strain(on_land(u2, ocean), on_land(v2, ocean), lat, lon, sigma=0.0)
+    ref = paper_div_curl_strain(u_ref, v_ref, lat, lon, sigma=0.0)
+    div, curl, strain = (tau_field(q, q_r, ocean=kept) for q, q_r in zip(rec, ref, strict=True))
+    assert tau_vort_div_strain(u2, v2, u_ref, v_ref, lat, lon, sigma=0.0, ocean=ocean) == (
+        curl,
+        div,
+        strain,
+    )
+
+
+def test_spectral_scores_fill_land_with_zero_anomaly():
+    time, _, lon = coords(64, 12, 128)
+    ocean = np.ones((12, 128), dtype=bool)
+    ocean[:4, :30] = False  # 11 % land
+    ocean[6:9, 60:75] = False
+    ref = np.random.default_rng(0).standard_normal((64, 12, 128))
+    rec = lowpass(ref, 2, DLON, 0.4)
+    masked = psd_space_time_score(
+        on_land(rec, ocean), on_land(ref, ocean, np.nan), time, lon, ocean=ocean
+    )
+    assert masked.lambda_x_deg == pytest.approx(0.4, rel=0.15)  # the cut-off, as without land
+    assert masked.lambda_t_is_bound
+    again = psd_space_time_score(on_land(rec, ocean, -7.0), ref, time, lon, ocean=ocean)
+    np.testing.assert_array_equal(again.score, masked.score)
+    perfect = psd_space_time_score(on_land(ref, ocean), ref, time, lon, ocean=ocean)
+    assert perfect.resolved_everywhere and np.all(perfect.score == 1.0)
+    sea = np.ones_like(ocean)
+    np.testing.assert_array_equal(
+        psd_space_time_score(rec, ref, time, lon, ocean=sea).score,
+        psd_space_time_score(rec, ref, time, lon).score,
+    )
+    bad = on_land(rec, ocean)
+    bad[3, 8, 100] = np.nan
+    with pytest.raises(ValueError, match="rec on sea cells"):
+        psd_space_time_score(bad, ref, time, lon, ocean=ocean)
+    little = np.zeros_like(ocean)
+    little[:, :40] = True  # 31 % sea
+    with pytest.raises(ValueError, match=r"31\.2 % of the"):
+        psd_space_time_score(rec, ref, time, lon, ocean=little)
+    assert psd_space_time_score(rec, ref, time, lon, ocean=little, min_sea_fraction=0.3)
+
+    _, lat, lon = coords(4, 96, 128)
+    ref = np.random.default_rng(7).standard_normal((4, 96, 128))
+    ocean = np.ones((96, 128), dtype=bool)
+    ocean[:30, :40] = False  # 12 % land
+    ocean[50:65, 70:90] = False
+    dy = 6371.0 * np.deg2rad(DLON)
+    dx = 6371.0 * np.cos(np.deg2rad(lat.mean())) * np.deg2rad(DLON)
+    kr = np.hypot(np.fft.fftfreq(96, dy)[:, None], np.fft.fftfreq(128, dx)[None, :])
+    rec = np.fft.ifft2(np.fft.fft2(ref) * (kr <= 1 / 60.0)).real
+    iso = isotropic_resolution_km(on_land(rec, ocean), ref, lat, lon, ocean=ocean)
+    assert iso.resolution_km == pytest.approx(60.0, rel=0.15)
+    again = isotropic_resolution_km(rec, on_land(ref, ocean, np.nan), lat, lon, ocean=ocean)
+    np.testing.assert_array_equal(again.score, iso.score)
+    perfect = isotropic_resolution_km(on_land(ref, ocean), ref, lat, lon, ocean=ocean)
+    assert perfect.resolved_everywhere
+    np.testing.assert_array_equal(
+        isotropic_resolution_km(rec, ref, lat, lon, ocean=np.ones_like(ocean)).score,
+        isotropic_resolution_km(rec, ref, lat, lon).score,
+    )
+    with pytest.raises(ValueError, match="min_sea_fraction"):
+        isotropic_resolution_km(rec, ref, lat, lon, ocean=ocean, min_sea_fraction=0.95)
+
+
+def test_score_table_with_a_land_mask():
+    time, lat, lon = coords(24, 20, 32)
+    ocean = corner_and_island(20, 32)
+    ssh = smooth_ssh((24, 20, 32), 0)
+    u_g, v_g = paper_geostrophy(ssh, lat, lon)
+    u_t = u_g + 0.02 * np.random.default_rng(1).standard_normal(ssh.shape)
+    noisy = ssh + 0.01 * np.random.default_rng(2).standard_normal(ssh.shape)
+
+    def table(land: float, truth_land: float, mask: np.ndarray | None = ocean) -> pd.DataFrame:
+        truth = Fields(*(on_land(a, ocean, truth_land) for a in (ssh, u_t, v_g)))
+        recs = {
+            "perfect": Fields(*(on_land(a, ocean, land) for a in (ssh, u_t, v_g))),
+            "geostrophy of truth": Fields(ssh=on_land(ssh, ocean, land)),
+            "noisy SSH": Fields(ssh=on_land(noisy, ocean, -land), ssh_sigma=4.0),
+            "noisy currents": Fields(
+                ssh=on_land(noisy, ocean, land), u=on_land(0.9 * u_t, ocean, land), v=v_g
+            ),
+        }
+        return score_table(truth, recs, lat, lon, time, ocean=mask)
+
+    masked = table(1e3, np.nan)
+    perfect = masked.loc["perfect"]
+    assert perfect[["tau_uv", "tau_vort", "tau_div", "tau_strain"]].tolist() == [100.0] * 4
+    assert perfect["mu_ssh"] == 1.0
+    assert set(masked.attrs["bounds"]["perfect"]) == {c for c in SCORE_COLUMNS if "lambda" in c}
+    assert np.isfinite(masked.to_numpy()).all()
+    assert 90.0 < masked.loc["geostrophy of truth", "tau_uv"] < 100.0
+    # land values do not matter
+    np.testing.assert_array_equal(table(0.0, -5.0).to_numpy(), masked.to_numpy())
+    # an all-sea mask: the open-ocean table, exactly
+    open_ocean = np.ones_like(ocean)
+    np.testing.assert_array_equal(
+        table(1e3, 1e3, open_ocean).to_numpy(), table(1e3, 1e3, None).to_numpy()
+    )
+    # geostrophic currents (u and v) are defined on the sea cells whose 4 neighbours are sea
+    u, v, sea = scored_currents(Fields(ssh=on_land(ssh, ocean, np.nan)), lat, lon, ocean=ocean)
+    kept = ndimage.binary_erosion(ocean, ndimage.generate_binary_structure(2, 1), border_value=1)
+    np.testing.assert_array_equal(sea, kept)
+    np.testing.assert_array_equal(np.isfinite(u + v).all(axis=0), kept)
+    u_given, _, sea_given = scored_currents(Fields(u=u_t, v=v_g), lat, lon, ocean=ocean)
+    np.testing.assert_array_equal(sea_given, ocean)
+    np.testing.assert_array_equal(u_given, u_t)
+    assert scored_currents(Fields(ssh=ssh), lat, lon, ocean=open_ocean)[2] is None
+    with pytest.raises(ValueError, match="ocean must have"):
+        score_table(Fields(ssh=ssh), {"x": Fields(ssh=ssh)}, lat, lon, time, ocean=ocean.T)

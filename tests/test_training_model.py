@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 
 # Needs torch: listed in conftest.TORCH_MODULES (marked `torch`, not collected without it).
 torch = pytest.importorskip("torch")
 
+from varnet.datamodel.grid import Grid  # noqa: E402
 from varnet.kernels.paper_derivatives import paper_geostrophy  # noqa: E402
 from varnet.kernels.patches import patch_weight  # noqa: E402
 from varnet.training.checkpoint import (  # noqa: E402
-    ModelGridInfo,
     load_checkpoint,
     save_checkpoint,
 )
 from varnet.training.config import LossConfig, ModelConfig, TrainConfig  # noqa: E402
-from varnet.training.losses import Metrics, geostrophic_currents, weighted_mse  # noqa: E402
+from varnet.training.losses import (  # noqa: E402
+    Metrics,
+    Targets,
+    geostrophic_currents,
+    reconstruction_loss,
+    smoothed_divergence_strain,
+    weighted_mse,
+)
 from varnet.training.model import (  # noqa: E402
     FourDVarNet,
     Normalisation,
@@ -117,7 +127,7 @@ def test_checkpoint_round_trip_is_exact(tmp_path):
     torch.manual_seed(3)
     config = TrainConfig(name="t", model=tiny(), loss=LossConfig(cascade_weights=(1.0, 2.0)))
     model = build_model(config.model, config.data.window_days, STATS)
-    grid = ModelGridInfo.from_axes(np.arange(35, 36.6, 0.1), np.arange(-60, -58.4, 0.1))
+    grid = Grid(np.arange(35, 36.6, 0.1), np.arange(-60, -58.4, 0.1))
     path = tmp_path / "m.pt"
     save_checkpoint(path, model, config, grid, {"epoch": 4})
     loaded = load_checkpoint(path)
@@ -199,3 +209,165 @@ def test_every_shipped_training_configuration_is_valid():
                     config.model.n_cascades) == (50, 150, 5, 3)
     demo = load_config(root / "demo.toml")
     assert demo.model.kind == "4dvarnet" and demo.model.use_sst
+
+
+# ------------------------------------------------------------------------------------------
+# land mask
+# ------------------------------------------------------------------------------------------
+
+#: Every reconstruction term on (strain included), with the paper's other weights.
+ALL_TERMS = LossConfig(strain=10.0, large_scale_pool=4)
+SSH_STD, UV_STD = STATS.ssh_std, STATS.uv_std
+
+
+def land_mask() -> torch.Tensor:
+    """(H, W) sea mask, True on sea: a land corner and an island."""
+    ocean = torch.ones(H, W, dtype=torch.bool)
+    ocean[:4, :5] = False
+    ocean[8:11, 9:12] = False
+    return ocean
+
+
+def loss_inputs(seed: int = 0) -> tuple[list[torch.Tensor], Targets]:
+    """Normalised outputs (ssh, u, v) and targets of a fixed-seed batch."""
+    data = batch(seed=seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    outputs = [torch.randn(data["ssh"].shape, generator=g) for _ in range(3)]
+    weight = torch.from_numpy(patch_weight((T, H, W), (1, 2, 2))).float()
+    targets = Targets(ssh=data["ssh"] / SSH_STD, u=data["u"] / UV_STD, v=data["v"] / UV_STD,
+                      oi=data["oi"] / SSH_STD, weight=weight,
+                      metrics=Metrics.from_coordinates(data["lat"], data["lon"]))
+    return outputs, targets
+
+
+def loss_terms(outputs, targets, ocean=None, config=ALL_TERMS) -> dict[str, torch.Tensor]:
+    return reconstruction_loss(*outputs, targets, config, SSH_STD, UV_STD, ocean=ocean)
+
+
+def on_land(x: torch.Tensor, ocean: torch.Tensor, value: float) -> torch.Tensor:
+    """``x`` (B, T, H, W) with ``value`` on land; ``ocean`` (H, W) or (B, H, W)."""
+    sea = ocean if ocean.dim() == 2 else ocean[:, None]
+    return torch.where(sea, x, value)
+
+
+def test_loss_without_mask_or_with_an_all_sea_mask_is_bit_identical():
+    outputs, targets = loss_inputs()
+    base = loss_terms(outputs, targets)
+    assert set(base) == {"ssh", "grad_ssh", "uv", "uv_geo", "div", "strain", "large_scale"}
+    for ocean in (torch.ones(H, W, dtype=torch.bool), torch.ones(2, H, W),
+                  torch.ones(2, 1, H, W, dtype=torch.bool)):
+        terms = loss_terms(outputs, targets, ocean)
+        for name, value in base.items():
+            assert torch.equal(terms[name], value), name
+    err, w = outputs[0], targets.weight
+    assert torch.equal(weighted_mse(err, w, torch.ones(H, W, dtype=torch.bool)),
+                       weighted_mse(err, w))
+    # the whole objective, for both kinds of model, with the batch's all-sea mask
+    for kind in ("4dvarnet", "direct"):
+        torch.manual_seed(4)
+        obj = objective(build_model(tiny(kind), T, STATS))
+        data = batch()
+        plain = obj(data)
+        sea = obj({**data, "ocean": torch.ones(2, H, W, dtype=torch.bool)})
+        assert torch.equal(plain.total, sea.total) and plain.terms == sea.terms
+
+
+def test_land_outputs_and_truth_do_not_enter_the_loss():
+    outputs, targets = loss_inputs(seed=1)
+    for ocean in (land_mask(), torch.stack([land_mask(), land_mask().flip(-1)])):
+        zeros = [on_land(x, ocean, 0.0) for x in outputs]
+        garbage = [on_land(x, ocean, 1e3) for x in outputs]
+        nan_truth = dataclasses.replace(
+            targets, **{k: on_land(getattr(targets, k), ocean, float("nan"))
+                        for k in ("ssh", "u", "v", "oi")})
+        reference = loss_terms(zeros, targets, ocean)
+        # exact: the terms sum the same sea values in the same order
+        for outs, truth in ((garbage, targets), (zeros, nan_truth), (garbage, nan_truth)):
+            terms = loss_terms(outs, truth, ocean)
+            for name, value in reference.items():
+                assert torch.equal(terms[name], value), name
+        assert all(torch.isfinite(v) for v in reference.values())
+        # without the mask the land garbage dominates
+        assert loss_terms(garbage, targets)["ssh"] > 100 * reference["ssh"]
+        # the gradient with respect to the outputs on land is exactly zero
+        leaves = [x.clone().requires_grad_() for x in garbage]
+        sum(loss_terms(leaves, nan_truth, ocean).values()).backward()
+        land = ~(ocean if ocean.dim() == 3 else ocean.expand(2, H, W))
+        for x in leaves:
+            grad = x.grad.permute(0, 2, 3, 1)  # (B, H, W, T)
+            assert torch.equal(grad[land], torch.zeros_like(grad[land]))
+            assert bool((grad[~land] != 0).any())
+
+
+def test_derivative_terms_use_no_difference_across_the_coast():
+    from scipy import ndimage
+
+    ocean = land_mask()
+    outputs, targets = loss_inputs(seed=2)
+    ssh = on_land(outputs[0], ocean, 1e3)
+    # geostrophic currents: kept on the sea cells whose 4 neighbours are sea (the patch edge
+    # does not erode: the stencil reflects the patch there)
+    cross = ndimage.generate_binary_structure(2, 1)
+    kept = torch.from_numpy(ndimage.binary_erosion(ocean.numpy(), cross, border_value=1))
+    geo_only = LossConfig(ssh=0.0, grad_ssh=0.0, uv=0.0, uv_geo=1.0, div=0.0, strain=0.0,
+                          large_scale=0.0)
+    scale = SSH_STD / UV_STD
+    ug, vg = geostrophic_currents(ssh * scale, targets.metrics)
+    tu, tv = geostrophic_currents(targets.ssh * scale, targets.metrics)
+    expected = (weighted_mse(ug - tu, targets.weight, kept)
+                + weighted_mse(vg - tv, targets.weight, kept))
+    got = loss_terms([ssh, *outputs[1:]], targets, ocean, geo_only)["uv_geo"]
+    assert torch.equal(got, expected)
+    # divergence and strain: the smoothing is normalised over sea, so a uniform current has
+    # neither, up to rounding, even next to the coast (garbage on land would give ~0.1)
+    u = on_land(torch.full((2, T, H, W), 0.7), ocean, 1e3)
+    v = on_land(torch.full((2, T, H, W), -0.4), ocean, -1e3)
+    div, strain = smoothed_divergence_strain(u, v, targets.metrics, 5, ocean)
+    assert float(div[..., kept].abs().max()) < 1e-9
+    assert float(strain[..., kept].abs().max()) < 1e-9
+    div_plain, _ = smoothed_divergence_strain(u, v, targets.metrics, 5)
+    assert float(div_plain[..., kept].abs().max()) > 1e-2
+
+
+def test_the_sea_mask_reaches_samples_statistics_and_validation():
+    from varnet.training.data import PeriodArrays, WindowDataset, normalisation_from
+    from varnet.training.train import _validate
+
+    rng = np.random.default_rng(0)
+    nd, ny, nx = 6, H + 4, W + 2
+    ocean = np.ones((ny, nx), dtype=bool)
+    ocean[:5, :6] = False
+
+    def field(offset: float = 0.0) -> np.ndarray:
+        return (offset + rng.standard_normal((nd, ny, nx))).astype(np.float32)
+
+    fields = {"oi": field(), "obs": field(), "sst": field(290.0), "ssh": field(), "u": field(),
+              "v": field()}
+    axes = {"lat": np.linspace(35.0, 35.0 + 0.1 * (ny - 1), ny),
+            "lon": np.linspace(-60.0, -60.0 + 0.1 * (nx - 1), nx),
+            "days": np.arange(np.datetime64("2012-10-01"), np.datetime64("2012-10-07"))}
+    junk = {k: np.where(ocean, a, np.float32(1e3)) for k, a in fields.items()}
+    masked = PeriodArrays(**junk, **axes, ocean=ocean)
+    stats = normalisation_from(masked)
+    sea_ssh = fields["ssh"][:, ocean].astype(np.float64)
+    assert (stats.ssh_mean, stats.ssh_std) == (float(np.nanmean(sea_ssh)),
+                                               float(np.nanstd(sea_ssh)))
+    assert normalisation_from(PeriodArrays(**fields, **axes)) != stats
+    sample = WindowDataset(masked, T, (H, W), (4, 2))[3]
+    assert sample["ocean"].dtype == torch.bool and sample["ocean"].shape == (H, W)
+    assert "ocean" not in WindowDataset(PeriodArrays(**fields, **axes), T, (H, W), (4, 2))[0]
+    with pytest.raises(ValueError, match="ocean"):
+        PeriodArrays(**fields, **axes, ocean=ocean[1:])
+    # validation scores: an all-sea mask changes nothing, land truth is left out
+    torch.manual_seed(5)
+    obj = objective(build_model(tiny(), T, STATS))
+    data = batch()
+    cpu = torch.device("cpu")
+    plain = _validate(obj, [data], cpu)
+    assert _validate(obj, [{**data, "ocean": torch.ones(2, H, W, dtype=torch.bool)}], cpu) == plain
+    sea = land_mask().expand(2, H, W)
+    with_land = [{**data, "ocean": sea,
+                  **{k: on_land(data[k], sea, value) for k in ("ssh", "u", "v")}}
+                 for value in (float("nan"), 0.0)]
+    scores = [_validate(obj, [b], cpu) for b in with_land]
+    assert scores[0] == scores[1] and all(math.isfinite(s) for s in scores[0].values())

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 from click.testing import CliRunner  # noqa: E402
 
-from varnet.inputs import block_mean  # noqa: E402
+from varnet.datamodel.grid import block_mean  # noqa: E402
 from varnet.io.readers import read_truth  # noqa: E402
 from varnet.kernels.oi import OIConfig  # noqa: E402
 from varnet.scores import Fields, score_table  # noqa: E402

@@ -19,6 +19,27 @@ dimensions are named ``time``, ``lat`` and ``lon``, in any order) on a regular g
 coordinates: time in days (float, or ``datetime64``), latitude and longitude in degrees.
 Spectral scores need complete fields (a ``ValueError`` names the argument that has NaN);
 :math:`\tau` and :math:`\mu` use the points where every input is finite.
+
+**Land.** Every score takes ``ocean``, a boolean array of shape ``(lat, lon)``, True on sea
+cells. ``None`` (or an all-True mask) means all sea, and the computation is then exactly the
+unmasked one, bit for bit. Land values never enter a score, whatever they hold (NaN, zeros or
+garbage), and the rules differ by family:
+
+* pointwise scores (:func:`tau_uv`, :func:`tau_field`, :func:`nrmse_scores`) count sea cells
+  only: land leaves the sums as NaN does, the mask being cropped with the fields;
+* derivative scores (:func:`tau_vort_div_strain` and the geostrophic currents of
+  :func:`score_table`): the Gaussian pre-smoothing becomes a normalised convolution over sea
+  cells, :math:`G*(m f) / G*m` with :math:`m` the mask, and the paper's 3-point stencil is
+  never applied across the coast: a sea cell whose stencil reaches a land cell (a land cell
+  among its 4 neighbours) gets NaN and leaves the score. No one-sided stencil replaces it:
+  where the paper's derivative is defined it is the paper's, elsewhere there is none;
+* spectral scores (:func:`psd_space_time_score`, :func:`isotropic_resolution_km`) need
+  complete fields: land is filled with zero anomaly after removing the mean over sea (the
+  same mask on reconstruction and reference, so the error is 0 there as well: the two spectra
+  cover the same sea and compare like with like), then the unmasked computation runs. A
+  :math:`\lambda` on a masked domain compares with other reconstructions on the same mask,
+  not with open-ocean values (the coastline's edge adds some small-scale power to both
+  spectra); a ``ValueError`` is raised below :data:`MIN_SEA_FRACTION` of sea.
 """
 
 from __future__ import annotations
@@ -26,7 +47,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +64,7 @@ from varnet.kernels.paper_derivatives import (
 )
 
 __all__ = [
+    "MIN_SEA_FRACTION",
     "SCORE_COLUMNS",
     "Fields",
     "IsotropicScore",
@@ -52,6 +74,7 @@ __all__ = [
     "plot_psd_scores",
     "psd_space_time_score",
     "score_table",
+    "scored_currents",
     "table_markdown",
     "tau_div",
     "tau_field",
@@ -62,6 +85,8 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+Sigma = float | Sequence[float]
 
 #: Level of the spectral score that defines the effective resolution.
 LEVEL = 0.5
@@ -86,6 +111,10 @@ _SPACING_RTOL = 1e-3
 _PLOT_SCORE_MIN = -0.25
 # Largest number of samples per FFT block (bounds the temporary complex arrays).
 _BLOCK_SAMPLES = 4_000_000
+#: Smallest fraction of the (lat, lon) cells that must be sea (and scored) for a spectral
+#: score with a land mask: below it, the zero-filled land and its coastline weigh too much
+#: in the spectra.
+MIN_SEA_FRACTION = 0.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +147,45 @@ def _same_shapes(**arrays: FloatArray) -> None:
     shapes = {name: a.shape for name, a in arrays.items()}
     if len(set(shapes.values())) > 1:
         raise ValueError(f"shapes differ: {shapes}")
+
+
+def _sea(ocean: ArrayLike | None, shape: tuple[int, ...]) -> BoolArray | None:
+    """The validated sea mask of fields of ``shape`` ``(..., lat, lon)``.
+
+    ``None`` when ``ocean`` is None or all True: the scores then take their unmasked code
+    path, so that open-ocean results stay the same bit for bit.
+    """
+    if ocean is None:
+        return None
+    mask = np.asarray(ocean)
+    if mask.dtype != np.bool_:
+        raise ValueError(f"ocean must be a boolean array (True on sea), got dtype {mask.dtype}")
+    if len(shape) < 2 or mask.shape != tuple(shape[-2:]):
+        raise ValueError(
+            f"ocean must have the (lat, lon) shape of the fields {tuple(shape)}, got {mask.shape}"
+        )
+    if mask.all():
+        return None
+    if not mask.any():
+        raise ValueError("ocean has no sea cell: there is nothing to score")
+    return mask
+
+
+def _sea_filled(a: FloatArray, sea: BoolArray) -> FloatArray:
+    """``a`` with 0 on land (whatever the land held, NaN and inf included)."""
+    return np.where(sea, a, 0.0)
+
+
+def _enough_sea(sea: BoolArray, min_sea_fraction: float) -> None:
+    if not 0.0 < min_sea_fraction <= 1.0:
+        raise ValueError(f"min_sea_fraction must be in (0, 1], got {min_sea_fraction!r}")
+    fraction = float(np.mean(sea))
+    if fraction < min_sea_fraction:
+        raise ValueError(
+            f"only {100.0 * fraction:.1f} % of the (lat, lon) cells are sea (and scored), "
+            f"below the {100.0 * min_sea_fraction:.0f} % a spectral score needs "
+            "(min_sea_fraction): score a more oceanic box"
+        )
 
 
 def _step(values: ArrayLike, name: str, n: int) -> float:
@@ -260,8 +328,24 @@ def _edge_crossings(
     return np.concatenate(points)
 
 
+def _sea_row_anomaly(x: FloatArray, sea: BoolArray) -> FloatArray:
+    """``x`` minus the mean of its sea cells over (time, lon) in each latitude row, 0 on land.
+
+    ``x`` is already 0 on land (rows without sea stay 0)."""
+    count = sea.sum(axis=1) * x.shape[0]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = x.sum(axis=(0, 2)) / count
+    return np.where(sea, x - mean[None, :, None], 0.0)
+
+
 def psd_space_time_score(
-    rec: ArrayLike, ref: ArrayLike, time_days: ArrayLike, lon_deg: ArrayLike
+    rec: ArrayLike,
+    ref: ArrayLike,
+    time_days: ArrayLike,
+    lon_deg: ArrayLike,
+    *,
+    ocean: ArrayLike | None = None,
+    min_sea_fraction: float = MIN_SEA_FRACTION,
 ) -> SpaceTimeScore:
     r"""Effective space-time resolution :math:`(\lambda_x, \lambda_t)` of a reconstruction.
 
@@ -291,15 +375,25 @@ def psd_space_time_score(
     (``1 / max(freq_lon)``) and period, upper bounds, with ``resolved_everywhere=True``. If
     :math:`S \le 0.5` everywhere, both are NaN with ``unresolved_everywhere=True``.
 
+    **Land.** With ``ocean``, land is filled with zero anomaly: in each latitude row the mean
+    over (time, lon) of the sea cells is removed from the error and from the reference (the
+    constant detrending above, restricted to sea), land is set to 0 in both, and the
+    computation above runs unchanged (its detrending then removes nothing). The error is 0 on
+    land and the reference 0 anomaly there: both spectra cover the same sea.
+
     Parameters
     ----------
     rec, ref : array_like
         Reconstruction and reference, shape ``(time, lat, lon)``, same units, complete (no
-        NaN).
+        NaN; on sea cells only when ``ocean`` is given).
     time_days : array_like
         Times, shape ``(time,)``, days (float) or ``datetime64``; regular.
     lon_deg : array_like
         Longitudes, degrees, shape ``(lon,)``; regular.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None means all sea (see **Land**).
+    min_sea_fraction : float, default :data:`MIN_SEA_FRACTION`
+        Smallest fraction of sea cells accepted with ``ocean``, dimensionless in (0, 1].
 
     Returns
     -------
@@ -309,20 +403,34 @@ def psd_space_time_score(
     Raises
     ------
     ValueError
-        If a field has NaN/inf (the message names it), shapes differ, a coordinate is not
-        regular, time or longitude has fewer than 3 samples, or ``ref`` has no power at some
-        frequency (the score is undefined there).
+        If a field has NaN/inf (on sea; the message names it), shapes differ, a coordinate is
+        not regular, time or longitude has fewer than 3 samples, ``ref`` has no power at some
+        frequency (the score is undefined there), ``ocean`` does not fit, or its sea fraction
+        is below ``min_sea_fraction``.
     """
-    rec_a = _complete(_cube(rec, "rec"), "rec")
-    ref_a = _complete(_cube(ref, "ref"), "ref")
-    _same_shapes(rec=rec_a, ref=ref_a)
+    rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
+    sea = _sea(ocean, ref_a.shape)
+    if sea is None:
+        _complete(rec_a, "rec")
+        _complete(ref_a, "ref")
+        _same_shapes(rec=rec_a, ref=ref_a)
+    else:
+        _same_shapes(rec=rec_a, ref=ref_a)
+        _enough_sea(sea, min_sea_fraction)
+        _complete(rec_a[:, sea], "rec on sea cells")
+        _complete(ref_a[:, sea], "ref on sea cells")
     nt, _, nx = ref_a.shape
     if nt < 3 or nx < 3:
         raise ValueError(f"need at least 3 times and 3 longitudes, got shape {ref_a.shape}")
     dt = _step(time_days, "time_days", nt)
     dlon = _step(lon_deg, "lon_deg", nx)
-    psd_err = _space_time_psd(rec_a - ref_a, dt, dlon)
-    psd_ref = _space_time_psd(ref_a, dt, dlon)
+    if sea is None:
+        err, ref_s = rec_a - ref_a, ref_a
+    else:
+        rec_f, ref_f = _sea_filled(rec_a, sea), _sea_filled(ref_a, sea)
+        err, ref_s = _sea_row_anomaly(rec_f - ref_f, sea), _sea_row_anomaly(ref_f, sea)
+    psd_err = _space_time_psd(err, dt, dlon)
+    psd_ref = _space_time_psd(ref_s, dt, dlon)
     with np.errstate(divide="ignore", invalid="ignore"):
         score = 1.0 - psd_err / psd_ref
     if not np.all(np.isfinite(score)):
@@ -464,8 +572,28 @@ def isotropic_psd(x: FloatArray, dy_km: float, dx_km: float) -> tuple[FloatArray
     return psd, k_mean
 
 
+def _sea_plane_anomaly(x: FloatArray, sea: BoolArray) -> FloatArray:
+    """Each map of ``x`` minus its least-squares plane fitted on the sea cells, 0 on land."""
+    ny, nx = sea.shape
+    jj, ii = np.meshgrid(
+        np.arange(ny) - (ny - 1) / 2.0, np.arange(nx) - (nx - 1) / 2.0, indexing="ij"
+    )
+    design = np.column_stack([np.ones(int(sea.sum())), jj[sea], ii[sea]])
+    values = x[:, sea].T
+    coef = np.linalg.lstsq(design, values, rcond=None)[0]
+    out = np.zeros_like(x)
+    out[:, sea] = (values - design @ coef).T
+    return out
+
+
 def isotropic_resolution_km(
-    rec: ArrayLike, ref: ArrayLike, lat_deg: ArrayLike, lon_deg: ArrayLike
+    rec: ArrayLike,
+    ref: ArrayLike,
+    lat_deg: ArrayLike,
+    lon_deg: ArrayLike,
+    *,
+    ocean: ArrayLike | None = None,
+    min_sea_fraction: float = MIN_SEA_FRACTION,
 ) -> IsotropicScore:
     r"""Isotropic spatial resolution (km) of a reconstruction.
 
@@ -487,12 +615,22 @@ def isotropic_resolution_km(
     (``resolution_is_bound``; ``resolved_everywhere`` when it holds at every ring); if it is
     never above 0.5, NaN with ``unresolved_everywhere``.
 
+    **Land.** With ``ocean``, each daily map of the error and of the reference has the
+    least-squares plane of its sea cells removed and land set to 0 (zero anomaly, the same
+    mask on both), then the computation above runs unchanged (its plane removal then removes
+    nothing).
+
     Parameters
     ----------
     rec, ref : array_like
-        Reconstruction and reference, shape ``(time, lat, lon)``, complete (no NaN).
+        Reconstruction and reference, shape ``(time, lat, lon)``, complete (no NaN; on sea
+        cells only when ``ocean`` is given).
     lat_deg, lon_deg : array_like
         Regular coordinates, degrees, shapes ``(lat,)`` and ``(lon,)``.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None means all sea (see **Land**).
+    min_sea_fraction : float, default :data:`MIN_SEA_FRACTION`
+        Smallest fraction of sea cells accepted with ``ocean``, dimensionless in (0, 1].
 
     Returns
     -------
@@ -502,12 +640,21 @@ def isotropic_resolution_km(
     Raises
     ------
     ValueError
-        If a field has NaN/inf, shapes differ, coordinates are not regular, the domain has
-        fewer than 2 rings, or ``ref`` has no power in some ring.
+        If a field has NaN/inf (on sea), shapes differ, coordinates are not regular, the
+        domain has fewer than 2 rings, ``ref`` has no power in some ring, ``ocean`` does not
+        fit, or its sea fraction is below ``min_sea_fraction``.
     """
-    rec_a = _complete(_cube(rec, "rec"), "rec")
-    ref_a = _complete(_cube(ref, "ref"), "ref")
-    _same_shapes(rec=rec_a, ref=ref_a)
+    rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
+    sea = _sea(ocean, ref_a.shape)
+    if sea is None:
+        _complete(rec_a, "rec")
+        _complete(ref_a, "ref")
+        _same_shapes(rec=rec_a, ref=ref_a)
+    else:
+        _same_shapes(rec=rec_a, ref=ref_a)
+        _enough_sea(sea, min_sea_fraction)
+        _complete(rec_a[:, sea], "rec on sea cells")
+        _complete(ref_a[:, sea], "ref on sea cells")
     _, ny, nx = ref_a.shape
     dlat = _step(lat_deg, "lat_deg", ny)
     dlon = _step(lon_deg, "lon_deg", nx)
@@ -515,8 +662,13 @@ def isotropic_resolution_km(
     radius_km = PAPER_EARTH_RADIUS_M / 1000.0
     dy_km = radius_km * math.radians(dlat)
     dx_km = radius_km * math.cos(math.radians(0.5 * (lat[0] + lat[-1]))) * math.radians(dlon)
-    psd_err, k_mean = isotropic_psd(rec_a - ref_a, dy_km, dx_km)
-    psd_ref, _ = isotropic_psd(ref_a, dy_km, dx_km)
+    if sea is None:
+        err, ref_s = rec_a - ref_a, ref_a
+    else:
+        rec_f, ref_f = _sea_filled(rec_a, sea), _sea_filled(ref_a, sea)
+        err, ref_s = _sea_plane_anomaly(rec_f - ref_f, sea), _sea_plane_anomaly(ref_f, sea)
+    psd_err, k_mean = isotropic_psd(err, dy_km, dx_km)
+    psd_ref, _ = isotropic_psd(ref_s, dy_km, dx_km)
     if psd_ref.size < 2:
         raise ValueError(f"domain of {ny} x {nx} points is too small for an isotropic spectrum")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -562,16 +714,35 @@ def _cropped(values: ArrayLike, name: str, crop: int) -> FloatArray:
     return a[..., crop : ny - crop, crop : nx - crop]
 
 
-def _common_finite(**arrays: FloatArray) -> NDArray[np.bool_]:
+def _cropped_sea(ocean: ArrayLike | None, values: ArrayLike, crop: int) -> BoolArray | None:
+    """The sea mask of ``values`` (uncropped), cropped as :func:`_cropped` crops the fields."""
+    sea = _sea(ocean, np.shape(values))
+    if sea is None:
+        return None
+    ny, nx = sea.shape
+    return sea[crop : ny - crop, crop : nx - crop]
+
+
+def _common_finite(sea: BoolArray | None = None, /, **arrays: FloatArray) -> BoolArray:
+    """Where every array is finite (and, with ``sea``, on sea cells, broadcast over time)."""
     _same_shapes(**arrays)
     valid = np.logical_and.reduce([np.isfinite(a) for a in arrays.values()])
+    if sea is not None:
+        valid &= sea
     if not valid.any():
-        raise ValueError(f"{', '.join(arrays)} have no finite value in common")
+        where = " on sea cells" if sea is not None else ""
+        raise ValueError(f"{', '.join(arrays)} have no finite value in common{where}")
     return valid
 
 
 def tau_uv(
-    u: ArrayLike, v: ArrayLike, u_ref: ArrayLike, v_ref: ArrayLike, crop: int = CROP
+    u: ArrayLike,
+    v: ArrayLike,
+    u_ref: ArrayLike,
+    v_ref: ArrayLike,
+    crop: int = CROP,
+    *,
+    ocean: ArrayLike | None = None,
 ) -> float:
     r"""Explained kinetic energy :math:`\tau_{uv}`, %.
 
@@ -586,18 +757,21 @@ def tau_uv(
         Reconstructed and reference velocity components, m s-1, same shape ``(..., lat, lon)``.
     crop : int, default 3
         Border width removed in lat and lon, pixels.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells (before the crop); land cells leave both means, as NaN does. None
+        means all sea.
 
     Returns
     -------
     float
         :math:`\tau_{uv}`, % (100 for a perfect reconstruction, NaN if the reference is at
-        rest), over the points where all four inputs are finite.
+        rest), over the sea points where all four inputs are finite.
     """
     arrays = {
         name: _cropped(a, name, crop)
         for name, a in (("u", u), ("v", v), ("u_ref", u_ref), ("v_ref", v_ref))
     }
-    valid = _common_finite(**arrays)
+    valid = _common_finite(_cropped_sea(ocean, u_ref, crop), **arrays)
     uu, vv, ur, vr = (a[valid] for a in arrays.values())
     energy = np.mean(ur**2 + vr**2)
     if energy == 0.0:
@@ -605,7 +779,9 @@ def tau_uv(
     return float(100.0 * (1.0 - np.mean((uu - ur) ** 2 + (vv - vr) ** 2) / energy))
 
 
-def tau_field(q: ArrayLike, q_ref: ArrayLike, crop: int = CROP) -> float:
+def tau_field(
+    q: ArrayLike, q_ref: ArrayLike, crop: int = CROP, *, ocean: ArrayLike | None = None
+) -> float:
     r"""Explained variance :math:`\tau`, %, of a scalar field (vorticity, divergence, strain).
 
     :math:`100\,(1 - \langle (q_{ref} - q)^2\rangle / \mathrm{var}(q_{ref}))` after removing
@@ -618,19 +794,73 @@ def tau_field(q: ArrayLike, q_ref: ArrayLike, crop: int = CROP) -> float:
         Reconstructed and reference fields, same shape ``(..., lat, lon)``, same units.
     crop : int, default 3
         Border width removed in lat and lon, pixels.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells (before the crop); land cells leave the mean and the variance, as
+        NaN does. None means all sea.
 
     Returns
     -------
     float
         :math:`\tau`, % (100 for a perfect reconstruction, NaN if ``q_ref`` is constant), over
-        the points where both inputs are finite.
+        the sea points where both inputs are finite.
     """
     qa, qr = _cropped(q, "q", crop), _cropped(q_ref, "q_ref", crop)
-    valid = _common_finite(q=qa, q_ref=qr)
+    valid = _common_finite(_cropped_sea(ocean, q_ref, crop), q=qa, q_ref=qr)
     variance = np.var(qr[valid])
     if variance == 0.0:
         return math.nan
     return float(100.0 * (1.0 - np.mean((qr[valid] - qa[valid]) ** 2) / variance))
+
+
+def _sea_smoothed(field: FloatArray, sigma: Sigma, sea: BoolArray) -> FloatArray:
+    """The paper's Gaussian pre-smoothing restricted to sea: a normalised convolution.
+
+    ``G*(m f) / G*m`` with ``m`` the sea mask (broadcast over time) and ``G`` the paper's
+    ``gaussian_filter`` (``sigma`` samples over every axis, truncate 4, mode reflect); land
+    values never enter. NaN on land. ``sigma`` = 0 only puts NaN on land.
+    """
+    s = np.asarray(sigma, dtype=np.float64)
+    if s.shape not in ((), (field.ndim,)) or not np.all(np.isfinite(s) & (s >= 0.0)):
+        raise ValueError(
+            f"sigma must be one value or one per axis ({field.ndim}), finite and >= 0, "
+            f"got {sigma!r}"
+        )
+    sigmas = tuple(float(x) for x in np.broadcast_to(s, (field.ndim,)))
+    out = _sea_filled(field, sea)
+    if any(x > 0.0 for x in sigmas):
+        weight = np.broadcast_to(sea, field.shape).astype(np.float64)
+        num = ndimage.gaussian_filter(out, sigma=sigmas, mode="reflect", truncate=4.0)
+        den = ndimage.gaussian_filter(weight, sigma=sigmas, mode="reflect", truncate=4.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = num / den
+    return np.where(sea, out, np.nan)
+
+
+def _sea_div_curl_strain(
+    u: ArrayLike,
+    v: ArrayLike,
+    lat_deg: ArrayLike,
+    lon_deg: ArrayLike,
+    sigma: Sigma,
+    sea: BoolArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """The paper's divergence, curl and strain of a current on sea cells only (module rule)."""
+    ua, va = np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64)
+    _same_shapes(u=ua, v=va)
+    return paper_div_curl_strain(
+        _sea_smoothed(ua, sigma, sea), _sea_smoothed(va, sigma, sea), lat_deg, lon_deg, 0.0
+    )
+
+
+def _sea_geostrophic(sea: BoolArray) -> BoolArray:
+    """Sea cells where the paper's geostrophic currents of a sea-only SSH are defined.
+
+    Those whose 4 neighbours are sea: ``u`` uses the stencil along latitude, ``v`` along
+    longitude. Beyond the grid's edge the paper's stencil repeats the edge cell itself, so the
+    outside counts as sea.
+    """
+    cross = ndimage.generate_binary_structure(2, 1)
+    return ndimage.binary_erosion(sea, structure=cross, border_value=1)
 
 
 def tau_vort_div_strain(
@@ -642,12 +872,25 @@ def tau_vort_div_strain(
     lon_deg: ArrayLike,
     sigma: float = 1.0,
     crop: int = CROP,
+    *,
+    ocean: ArrayLike | None = None,
 ) -> tuple[float, float, float]:
     r""":math:`\tau_{vort}`, :math:`\tau_{div}`, :math:`\tau_{strain}` (%) of a current.
 
     Vorticity, divergence and strain of both currents are computed as the paper does
     (:func:`~varnet.kernels.paper_derivatives.paper_div_curl_strain`, Gaussian pre-smoothing
     of ``sigma`` samples over (time, lat, lon)), then scored by :func:`tau_field`.
+
+    **Land.** With ``ocean``, land values never enter a sea cell's derivative: the Gaussian
+    pre-smoothing is a normalised convolution over sea cells,
+    :math:`G*(m\,u) / G*m` (:math:`m` the mask; a sea cell near the coast is the weighted mean
+    of the sea around it), land is then NaN, and the paper's 3-point stencil
+    (``-0.7 f[i-1] + 0.4 f[i] + 0.3 f[i+1]``, along each axis) turns every sea cell with a
+    land cell among its 4 neighbours into NaN, which leaves the scores. The cells scored are
+    thus the sea cells at least one cell away from land (4-connectivity), after the crop; the
+    grid's own edges keep the paper's reflect rule. (Putting NaN on land before the paper's
+    smoothing instead would spread NaN over its whole kernel, 4 sigma, and drop a 5-cell
+    coastal band.)
 
     Parameters
     ----------
@@ -659,15 +902,24 @@ def tau_vort_div_strain(
         Pre-smoothing, samples (the paper's value).
     crop : int, default 3
         Border width removed in lat and lon, pixels.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None means all sea (the paper's computation, unchanged).
 
     Returns
     -------
     tau_vort, tau_div, tau_strain : float
         Explained variances, %.
     """
-    rec = paper_div_curl_strain(u, v, lat_deg, lon_deg, sigma)
-    ref = paper_div_curl_strain(u_ref, v_ref, lat_deg, lon_deg, sigma)
-    div, curl, strain = (tau_field(q, q_ref, crop) for q, q_ref in zip(rec, ref, strict=True))
+    sea = _sea(ocean, np.shape(u_ref))
+    if sea is None:
+        rec = paper_div_curl_strain(u, v, lat_deg, lon_deg, sigma)
+        ref = paper_div_curl_strain(u_ref, v_ref, lat_deg, lon_deg, sigma)
+    else:
+        rec = _sea_div_curl_strain(u, v, lat_deg, lon_deg, sigma, sea)
+        ref = _sea_div_curl_strain(u_ref, v_ref, lat_deg, lon_deg, sigma, sea)
+    div, curl, strain = (
+        tau_field(q, q_ref, crop, ocean=sea) for q, q_ref in zip(rec, ref, strict=True)
+    )
     return curl, div, strain
 
 
@@ -680,10 +932,12 @@ def tau_vort(
     lon_deg: ArrayLike,
     sigma: float = 1.0,
     crop: int = CROP,
+    *,
+    ocean: ArrayLike | None = None,
 ) -> float:
     r""":math:`\tau_{vort}`, % (explained variance of the paper's curl); see
-    :func:`tau_vort_div_strain` for the arguments."""
-    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop)[0]
+    :func:`tau_vort_div_strain` for the arguments and the land rule."""
+    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop, ocean=ocean)[0]
 
 
 def tau_div(
@@ -695,10 +949,12 @@ def tau_div(
     lon_deg: ArrayLike,
     sigma: float = 1.0,
     crop: int = CROP,
+    *,
+    ocean: ArrayLike | None = None,
 ) -> float:
     r""":math:`\tau_{div}`, % (explained variance of the divergence); see
-    :func:`tau_vort_div_strain` for the arguments."""
-    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop)[1]
+    :func:`tau_vort_div_strain` for the arguments and the land rule."""
+    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop, ocean=ocean)[1]
 
 
 def tau_strain(
@@ -710,13 +966,17 @@ def tau_strain(
     lon_deg: ArrayLike,
     sigma: float = 1.0,
     crop: int = CROP,
+    *,
+    ocean: ArrayLike | None = None,
 ) -> float:
     r""":math:`\tau_{strain}`, % (explained variance of the strain rate); see
-    :func:`tau_vort_div_strain` for the arguments."""
-    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop)[2]
+    :func:`tau_vort_div_strain` for the arguments and the land rule."""
+    return tau_vort_div_strain(u, v, u_ref, v_ref, lat_deg, lon_deg, sigma, crop, ocean=ocean)[2]
 
 
-def nrmse_scores(rec: ArrayLike, ref: ArrayLike) -> tuple[float, float]:
+def nrmse_scores(
+    rec: ArrayLike, ref: ArrayLike, *, ocean: ArrayLike | None = None
+) -> tuple[float, float]:
     r"""Normalised-RMSE scores :math:`(\mu, \sigma)` of the data challenge 2020a.
 
     :math:`\mu = 1 - \mathrm{RMSE}/\mathrm{RMS}(ref)` over all times and points (the global
@@ -729,16 +989,18 @@ def nrmse_scores(rec: ArrayLike, ref: ArrayLike) -> tuple[float, float]:
     ----------
     rec, ref : array_like
         Reconstruction and reference, shape ``(time, lat, lon)``, same units.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; land cells leave every sum, as NaN does. None means all sea.
 
     Returns
     -------
     mu, sigma : float
         Dimensionless (:math:`\mu = 1`, :math:`\sigma = 0` for a perfect reconstruction), over
-        the points where both are finite; days without such points are left out of
+        the sea points where both are finite; days without such points are left out of
         :math:`\sigma`.
     """
     rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
-    valid = _common_finite(rec=rec_a, ref=ref_a)
+    valid = _common_finite(_sea(ocean, ref_a.shape), rec=rec_a, ref=ref_a)
     err2 = np.where(valid, (rec_a - ref_a) ** 2, 0.0)
     ref2 = np.where(valid, ref_a**2, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -782,50 +1044,115 @@ class Fields:
             raise ValueError(f"ssh_sigma must be finite and >= 0, got {self.ssh_sigma!r}")
 
 
-def _currents(
-    fields: Fields, name: str, lat: ArrayLike, lon: ArrayLike
-) -> tuple[FloatArray, FloatArray, tuple[FloatArray, FloatArray, FloatArray]]:
-    """(u, v) scored by tau_uv and lambda, and (div, curl, strain) scored by tau."""
+def _uv(
+    fields: Fields, name: str, lat: ArrayLike, lon: ArrayLike, sea: BoolArray | None
+) -> tuple[FloatArray, FloatArray, BoolArray | None]:
+    """(u, v) scored by tau_uv and lambda, and the sea cells where they are defined."""
     if fields.u is not None:
-        u, v = _cube(fields.u, f"{name}.u"), _cube(fields.v, f"{name}.v")
-        return u, v, paper_div_curl_strain(u, v, lat, lon, sigma=1.0)
+        return _cube(fields.u, f"{name}.u"), _cube(fields.v, f"{name}.v"), sea
     if fields.ssh is None:
         raise ValueError(f"{name} has neither currents (u, v) nor ssh")
     ssh = _cube(fields.ssh, f"{name}.ssh")
-    u, v = paper_geostrophy(ssh, lat, lon, sigma=0.0)
-    smooth_u, smooth_v = paper_geostrophy(ssh, lat, lon, sigma=fields.ssh_sigma)
-    return u, v, paper_div_curl_strain(smooth_u, smooth_v, lat, lon, sigma=0.0)
+    if sea is None:
+        u, v = paper_geostrophy(ssh, lat, lon, sigma=0.0)
+        return u, v, None
+    u, v = paper_geostrophy(np.where(sea, ssh, np.nan), lat, lon, sigma=0.0)
+    return u, v, _sea_geostrophic(sea)
+
+
+def _currents(
+    fields: Fields, name: str, lat: ArrayLike, lon: ArrayLike, sea: BoolArray | None
+) -> tuple[FloatArray, FloatArray, tuple[FloatArray, FloatArray, FloatArray], BoolArray | None]:
+    """(u, v) scored by tau_uv and lambda, (div, curl, strain) scored by tau, and the sea
+    cells where (u, v) are defined."""
+    u, v, uv_sea = _uv(fields, name, lat, lon, sea)
+    if fields.u is not None:
+        if sea is None:
+            return u, v, paper_div_curl_strain(u, v, lat, lon, sigma=1.0), uv_sea
+        return u, v, _sea_div_curl_strain(u, v, lat, lon, 1.0, sea), uv_sea
+    ssh = _cube(fields.ssh, f"{name}.ssh")
+    if sea is None:
+        smooth_u, smooth_v = paper_geostrophy(ssh, lat, lon, sigma=fields.ssh_sigma)
+    else:
+        smoothed = _sea_smoothed(ssh, fields.ssh_sigma, sea)
+        smooth_u, smooth_v = paper_geostrophy(smoothed, lat, lon, sigma=0.0)
+    return u, v, paper_div_curl_strain(smooth_u, smooth_v, lat, lon, sigma=0.0), uv_sea
+
+
+def scored_currents(
+    fields: Fields, lat_deg: ArrayLike, lon_deg: ArrayLike, *, ocean: ArrayLike | None = None
+) -> tuple[FloatArray, FloatArray, BoolArray | None]:
+    r"""The currents :func:`score_table` scores by :math:`\tau_{uv}` and :math:`\lambda`.
+
+    ``fields.u`` and ``fields.v`` when given, else the paper's unsmoothed geostrophy of
+    ``fields.ssh``. With ``ocean``, the geostrophy is that of the SSH with NaN on land: the
+    currents are NaN on land and on the sea cells with a land cell among their 4 neighbours
+    (the paper's stencil never crosses the coast).
+
+    Parameters
+    ----------
+    fields : Fields
+        The reconstruction (or truth).
+    lat_deg, lon_deg : array_like
+        Regular coordinates, degrees.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None means all sea.
+
+    Returns
+    -------
+    u, v : numpy.ndarray
+        Eastward and northward current, m s-1, shape ``(time, lat, lon)``.
+    sea : numpy.ndarray of bool or None
+        The sea cells, shape ``(lat, lon)``, where ``u`` and ``v`` are defined (``ocean``
+        itself for given currents, ``ocean`` eroded by one cell (4-connectivity) for
+        geostrophic ones); pass it as ``ocean`` to :func:`psd_space_time_score`. None when
+        ``ocean`` is None or all True.
+    """
+    ref = fields.u if fields.u is not None else fields.ssh
+    sea = None if ref is None else _sea(ocean, _cube(ref, "fields").shape)
+    return _uv(fields, "fields", lat_deg, lon_deg, sea)
 
 
 def _table_row(
     rec: Fields,
     name: str,
-    truth: tuple[FloatArray, FloatArray, tuple[FloatArray, ...], FloatArray | None],
+    truth: tuple[
+        FloatArray, FloatArray, tuple[FloatArray, ...], FloatArray | None, BoolArray | None
+    ],
     lat: ArrayLike,
     lon: ArrayLike,
     time_days: ArrayLike,
+    sea: BoolArray | None,
+    min_sea_fraction: float,
 ) -> tuple[dict[str, float], list[str]]:
-    """Scores of one reconstruction against (u, v, derived fields, ssh) of the truth; also
-    the names of the λ columns that are upper bounds."""
-    u_t, v_t, derived_t, ssh_t = truth
-    u, v, derived = _currents(rec, name, lat, lon)
+    """Scores of one reconstruction against (u, v, derived fields, ssh, sea of u, v) of the
+    truth; also the names of the λ columns that are upper bounds."""
+    u_t, v_t, derived_t, ssh_t, uv_sea_t = truth
+    u, v, derived, uv_sea = _currents(rec, name, lat, lon, sea)
     _same_shapes(truth=u_t, reconstruction=u)
+    both_uv_sea = None if sea is None else uv_sea & uv_sea_t
     row = dict.fromkeys(SCORE_COLUMNS, math.nan)
     bounds = []
     for comp, rec_c, ref_c in (("u", u, u_t), ("v", v, v_t)):
-        st = psd_space_time_score(rec_c, ref_c, time_days, lon)
+        st = psd_space_time_score(
+            rec_c, ref_c, time_days, lon, ocean=both_uv_sea, min_sea_fraction=min_sea_fraction
+        )
         row[f"lambda_x_{comp}"], row[f"lambda_t_{comp}"] = st.lambda_x_deg, st.lambda_t_days
         if st.lambda_x_is_bound:
             bounds.append(f"lambda_x_{comp}")
         if st.lambda_t_is_bound:
             bounds.append(f"lambda_t_{comp}")
-    row["tau_uv"] = tau_uv(u, v, u_t, v_t)
-    div, curl, strain = (tau_field(q, q_t) for q, q_t in zip(derived, derived_t, strict=True))
+    row["tau_uv"] = tau_uv(u, v, u_t, v_t, ocean=sea)
+    div, curl, strain = (
+        tau_field(q, q_t, ocean=sea) for q, q_t in zip(derived, derived_t, strict=True)
+    )
     row["tau_vort"], row["tau_div"], row["tau_strain"] = curl, div, strain
     if rec.ssh is not None and ssh_t is not None:
         ssh = _cube(rec.ssh, f"{name}.ssh")
-        row["mu_ssh"] = nrmse_scores(ssh, ssh_t)[0]
-        st = psd_space_time_score(ssh, ssh_t, time_days, lon)
+        row["mu_ssh"] = nrmse_scores(ssh, ssh_t, ocean=sea)[0]
+        st = psd_space_time_score(
+            ssh, ssh_t, time_days, lon, ocean=sea, min_sea_fraction=min_sea_fraction
+        )
         row["lambda_x_ssh"] = st.lambda_x_deg
         if st.lambda_x_is_bound:
             bounds.append("lambda_x_ssh")
@@ -838,6 +1165,9 @@ def score_table(
     lat_deg: ArrayLike,
     lon_deg: ArrayLike,
     time_days: ArrayLike,
+    *,
+    ocean: ArrayLike | None = None,
+    min_sea_fraction: float = MIN_SEA_FRACTION,
 ) -> pd.DataFrame:
     r"""The paper's results table: one row per reconstruction.
 
@@ -851,6 +1181,14 @@ def score_table(
     :math:`\tau_{uv}` and :math:`\lambda`, and from SSH smoothed by ``ssh_sigma`` for the
     derivatives. The truth's currents are ``truth.u``, ``truth.v``, or its geostrophy.
 
+    **Land.** ``ocean`` goes to every score, with the rules of the module docstring:
+    :math:`\tau_{uv}` and :math:`\mu` over sea cells; vorticity, divergence, strain and
+    geostrophic currents from sea values only (normalised smoothing over sea, no stencil
+    across the coast: cells next to land leave the scores); the :math:`\lambda` of SSH on
+    ``ocean``, those of u and v on the sea cells where both the truth's and the
+    reconstruction's currents are defined (:func:`scored_currents`: geostrophic currents lose
+    the sea cells next to land).
+
     Parameters
     ----------
     truth : Fields
@@ -861,6 +1199,10 @@ def score_table(
         Regular coordinates, degrees.
     time_days : array_like
         Regular times, days (float or ``datetime64``).
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None (or all True) means all sea: the open-ocean table, unchanged.
+    min_sea_fraction : float, default :data:`MIN_SEA_FRACTION`
+        Smallest fraction of sea cells the spectral scores accept, dimensionless in (0, 1].
 
     Returns
     -------
@@ -874,16 +1216,26 @@ def score_table(
     ------
     ValueError
         If the truth or a reconstruction (named in the message) has no usable fields, shapes
-        differ, or a spectral score's input is incomplete (e.g. geostrophy at the equator).
+        differ, a spectral score's input is incomplete (e.g. geostrophy at the equator), or
+        ``ocean`` does not fit the fields or leaves too little sea.
     """
-    u_t, v_t, derived_t = _currents(truth, "truth", lat_deg, lon_deg)
+    first = truth.u if truth.u is not None else truth.ssh
+    sea = None if first is None else _sea(ocean, _cube(first, "truth").shape)
+    u_t, v_t, derived_t, uv_sea_t = _currents(truth, "truth", lat_deg, lon_deg, sea)
     ssh_t = None if truth.ssh is None else _cube(truth.ssh, "truth.ssh")
     rows: dict[str, dict[str, float]] = {}
     bounds: dict[str, list[str]] = {}
     for name, rec in reconstructions.items():
         try:
             rows[name], bounds[name] = _table_row(
-                rec, name, (u_t, v_t, derived_t, ssh_t), lat_deg, lon_deg, time_days
+                rec,
+                name,
+                (u_t, v_t, derived_t, ssh_t, uv_sea_t),
+                lat_deg,
+                lon_deg,
+                time_days,
+                sea,
+                min_sea_fraction,
             )
         except ValueError as error:
             raise ValueError(f"reconstruction {name!r}: {error}") from error

@@ -114,16 +114,15 @@ def build(ocean_dir: Path, folder: Path) -> tuple[Path, Path]:
     """
     import torch
 
+    from varnet.datamodel.grid import Grid
     from varnet.export.graph import export_model, save_model
-    from varnet.inputs import ModelGrid
     from varnet.io.readers import read_truth
-    from varnet.training.checkpoint import ModelGridInfo, load_checkpoint, save_checkpoint
+    from varnet.training.checkpoint import load_checkpoint, save_checkpoint
     from varnet.training.model import Normalisation, build_model
 
     config = tiny_config()
     with read_truth(ocean_dir / "truth.nc") as truth:
-        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values,
-                                   config.data.coarsen)
+        grid = Grid(truth["lat"].values, truth["lon"].values).coarsened(config.data.coarsen)
     with torch.random.fork_rng():
         torch.manual_seed(SEED)
         module = build_model(config.model, config.data.window_days,
@@ -131,7 +130,7 @@ def build(ocean_dir: Path, folder: Path) -> tuple[Path, Path]:
                                            sst_std=2.0, uv_std=0.3))
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint, onnx_path = folder / CHECKPOINT_NAME, folder / ONNX_NAME
-    save_checkpoint(checkpoint, module, config, ModelGridInfo.from_axes(grid.lat, grid.lon), {})
+    save_checkpoint(checkpoint, module, config, grid, {})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exported = export_model(load_checkpoint(checkpoint))

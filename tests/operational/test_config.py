@@ -58,18 +58,18 @@ def test_demo_config_loads_with_paths_resolved_against_its_folder(tmp_path, monk
 
 
 def test_demo_region_is_the_coarsened_default_ocean_grid():
-    from varnet.inputs import ModelGrid
+    from varnet.datamodel.grid import Grid
     from varnet.osse.config import OsseConfig
 
     osse = load_toml(OsseConfig, ROOT / "configs" / "osse-default.toml").grid
     fine_lat = osse.lat_min + osse.resolution_deg * np.arange(osse.nlat)
     fine_lon = osse.lon_min + osse.resolution_deg * np.arange(osse.nlon)
-    coarse = ModelGrid.coarsened(fine_lat, fine_lon, 2)
+    coarse = Grid(fine_lat, fine_lon).coarsened(2)
     lat, lon = load_ops_config(DEMO).region.centres()
     assert lat.dtype == np.float64 and lon.dtype == np.float64
     np.testing.assert_allclose(lat, coarse.lat, rtol=0, atol=1e-9)
     np.testing.assert_allclose(lon, coarse.lon, rtol=0, atol=1e-9)
-    assert load_ops_config(DEMO).region.model_grid().shape == coarse.shape
+    assert load_ops_config(DEMO).region.grid().shape == coarse.shape
 
 
 def test_load_toml_keeps_paths_as_written_and_round_trips(tmp_path):

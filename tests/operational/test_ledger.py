@@ -31,7 +31,8 @@ from varnet.operational.ledger import (
     region_key,
     utc_now,
 )
-from varnet.operational.ledger_schema import LATEST_VERSION, SCHEMA_V1
+from varnet.operational.ledger.migrations import SCHEMA_V1
+from varnet.operational.ledger.schema import LATEST_VERSION
 
 D = dt.date(2020, 1, 10)
 
@@ -228,14 +229,44 @@ def test_claims_in_one_process(ledger):
     assert ledger.claim(D)
 
 
+def test_regions_sharing_a_ledger_claim_and_run_their_own(tmp_path):
+    path = tmp_path / "state" / "ledger.sqlite"
+    with Ledger(path, region="north") as north, Ledger(path, region="south") as south:
+        assert north.claim(D) and south.claim(D)  # the same day, one writer per region
+        assert [(c.region, c.product_day) for c in north.claims()] == [("north", D)]
+        assert [c.region for c in south.claims(every_region=True)] == ["north", "south"]
+        assert south.holds_claim(D) and not south.release(_day(1))
+        south.start_product(D, _day(1))
+        with pytest.raises(LedgerError, match="claim it first"):  # north's claim is north's
+            north.start_product(_day(1), _day(1))
+        north.start_product(D, _day(1))
+        assert north.release(D)
+        assert south.holds_claim(D) and not north.holds_claim(D)
+        # north's attempt lost its maker even though south claims the same day
+        assert [(p.region, p.product_day) for p in south.interrupted_products()] == [
+            ("north", D)]
+        assert north.mark_interrupted() == 1
+        assert south.product(D, _day(1)).status == "in-progress"
+        assert north.product(D, _day(1)).status == "interrupted"
+        run_north, run_south = north.start_run("daily"), south.start_run("reprocess")
+        assert [r.id for r in north.recent_runs()] == [run_north]
+        assert [(r.id, r.region) for r in south.recent_runs()] == [(run_south, "south")]
+        assert north.run(run_south).region == "south"
+
+
+#: A claim row written by hand (the region defaults to the fixture ledger's, "").
+_CLAIM_ROW = ("INSERT INTO claims (product_day, owner, host, pid, pid_start, claimed_at) "
+              "VALUES ")
+
+
 def test_claims_of_other_hosts_and_reused_pids(ledger, caplog):
     old = "2000-01-01T00:00:00.000000Z"
     with ledger.transaction() as conn:
-        conn.execute("INSERT INTO claims VALUES (?, 'elsewhere:1:x', 'elsewhere', 1, NULL, ?)",
+        conn.execute(_CLAIM_ROW + "(?, 'elsewhere:1:x', 'elsewhere', 1, NULL, ?)",
                      (D.isoformat(), old))
-        conn.execute("INSERT INTO claims VALUES (?, 'me:1:y', ?, 1, NULL, ?)",
+        conn.execute(_CLAIM_ROW + "(?, 'me:1:y', ?, 1, NULL, ?)",
                      (_day(1).isoformat(), ledger.host, old))
-        conn.execute("INSERT INTO claims VALUES (?, 'me:1:z', ?, 1, 'not-its-start', ?)",
+        conn.execute(_CLAIM_ROW + "(?, 'me:1:z', ?, 1, 'not-its-start', ?)",
                      (_day(2).isoformat(), ledger.host, old))
     assert not ledger.claim(D)  # another host: cannot tell whether it lives
     with caplog.at_level(logging.WARNING, logger="varnet.ops.ledger"):
@@ -462,9 +493,9 @@ def test_a_new_ledger_gets_the_newest_schema_version(tmp_path):
     path = tmp_path / "state" / "ledger.sqlite"
     Ledger(path).close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
     assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
-        "2",)
+        "3",)
     conn.close()
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite"]  # no leftovers
 
@@ -612,7 +643,7 @@ def test_a_version_1_ledger_is_migrated_on_open(tmp_path):
     _v1_ledger(path)
     with Ledger(path) as led:
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
         conn.close()
         statuses = {(p.product_day, p.production_day): p.status
                     for d in range(4) for p in led.product_history(_day(d))}
@@ -634,17 +665,17 @@ def test_a_version_1_ledger_is_migrated_on_open(tmp_path):
 
 
 def test_a_failed_migration_leaves_the_ledger_as_it_was(tmp_path, monkeypatch):
-    from varnet.operational import ledger_schema
+    from varnet.operational.ledger import migrations
 
     path = tmp_path / "ledger.sqlite"
     _v1_ledger(path)
 
     def broken(conn: sqlite3.Connection) -> None:
-        ledger_schema._migrate_1_to_2(conn)  # every table rebuilt, then:
+        migrations.m0002_product_regions(conn)  # every table rebuilt, then:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setitem(ledger_schema.MIGRATIONS, 1, broken)
-    _refused(path, "cannot migrate the ledger from schema version 1 to 2", "left as it was")
+    monkeypatch.setitem(migrations.MIGRATIONS, 1, broken)
+    _refused(path, "cannot migrate the ledger from schema version 1 to 3", "left as it was")
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
     assert conn.execute("SELECT COUNT(*) FROM products WHERE status = 'final'").fetchone() == (

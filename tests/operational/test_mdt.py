@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from varnet.config import ConfigError, dump_toml
-from varnet.inputs import ModelGrid, block_mean, read_alongtrack_files
+from varnet.datamodel.grid import Grid, block_mean
+from varnet.inputs import read_alongtrack_files
 from varnet.io.names import parse_alongtrack_filename
 from varnet.io.readers import AlongTrack, read_truth
 from varnet.operational.config import load_ops_config
@@ -245,7 +246,7 @@ def test_the_estimate_from_the_tiny_oceans_tracks_matches_its_true_mdt(ocean):
     """
     with read_truth(ocean / "truth.nc") as truth:
         lat, lon, true_fine = truth["lat"].values, truth["lon"].values, truth["mdt"].values
-    grid = ModelGrid.coarsened(lat, lon, 2)
+    grid = Grid(lat, lon).coarsened(2)
     true = block_mean(true_fine, 2)  # the truth on the product grid
     assert true.max() - true.min() > 0.3
     files = sorted((ocean / "alongtrack").glob("*.nc"))
@@ -268,7 +269,7 @@ def test_a_truth_file_serves_as_an_mdt_file(ocean, tmp_path):
     path = shutil.copy(ocean / "truth.nc", tmp_path / "truth.nc")
     with read_truth(path) as truth:
         lat, lon, true_fine = truth["lat"].values, truth["lon"].values, truth["mdt"].values
-    grid = ModelGrid.coarsened(lat, lon, 2)
+    grid = Grid(lat, lon).coarsened(2)
     mdt = read_mdt_file(path, grid.lat, grid.lon)
     np.testing.assert_allclose(mdt.values, block_mean(true_fine, 2), rtol=0, atol=1e-6)
 

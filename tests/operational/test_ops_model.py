@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from varnet.inputs import ModelGrid
+from varnet.datamodel.grid import Grid
 from varnet.io.readers import read_truth
 from varnet.runtime.metadata import read_metadata
 
@@ -65,8 +65,8 @@ def test_the_committed_model_files_are_those_recorded(script, provenance):
 def test_the_committed_model_fits_the_tiny_ocean_coarsened_by_2(script, tiny_ocean):
     metadata = read_metadata(script.MODEL_DIR / script.ONNX_NAME)
     with read_truth(tiny_ocean.out_dir / "truth.nc") as truth:
-        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values,
-                                   metadata.config["data"]["coarsen"])
+        grid = Grid(truth["lat"].values, truth["lon"].values).coarsened(
+            metadata.config["data"]["coarsen"])
     assert metadata.grid["shape"] == [grid.lat.size, grid.lon.size] == [32, 32]
     np.testing.assert_allclose([metadata.grid["lat0"], metadata.grid["lon0"],
                                 metadata.grid["resolution_deg"]],

@@ -23,7 +23,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from varnet.config import ConfigError, dump_toml
-from varnet.inputs import block_mean
+from varnet.datamodel.grid import block_mean
 from varnet.io.missions import platform_name
 from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.io.readers import read_truth
@@ -520,7 +520,7 @@ def test_a_window_without_enough_observations_in_the_region_fails_never_a_model_
     assert ingest(ops.config).archived
     result = Producer(ops.config).make(DAY, PRODUCTION, final=True)
     assert result.status == "failed" and result.path is None
-    assert "along-track point(s) inside the region" in result.error
+    assert "along-track point(s) over the sea of the region" in result.error
     assert f"fewer than production.min_observations = {minimum}" in result.error
     if minimum == 1:
         assert ": 0 along-track point(s)" in result.error
@@ -627,3 +627,108 @@ def test_a_model_that_does_not_fit_is_refused_naming_the_field(tmp_path, model, 
     assert result.exit_code == 2, result.output
     assert "model refused" in result.stderr and field in result.stderr
     assert not ops.products.exists() or ops.product_files() == []
+
+
+# --------------------------------------------------------------------------------------------
+# the data model: a model without a signature, land
+
+
+def _product_fields(path: Path) -> dict[str, np.ndarray]:
+    ds = open_product(path)
+    return {name: ds[name].values for name in ds.data_vars if name != "crs"}
+
+
+def test_a_model_exported_before_signatures_makes_the_same_product(made, tmp_path, model):
+    import json
+
+    import onnx
+
+    from varnet.runtime.metadata import METADATA_KEY
+
+    proto = onnx.load(model.onnx)
+    props = {p.key: p for p in proto.metadata_props}
+    document = json.loads(props[METADATA_KEY].value)
+    assert document.pop("signature")["outputs"][0]["variable"] == "sla"
+    props[METADATA_KEY].value = json.dumps(document, sort_keys=True)
+    old = TinyModel(tmp_path / "old.onnx", model.checkpoint)
+    onnx.save(proto, old.onnx)
+    ops = share_archive(made.ops, tmp_path / "old", old)
+    result = Producer(ops.config).make(DAY, PRODUCTION, final=True, force=True)
+    assert result.status == "final", result.error
+    before, after = _product_fields(made.result.path), _product_fields(result.path)
+    assert before.keys() == after.keys()
+    for name, values in before.items():
+        np.testing.assert_array_equal(after[name], values, err_msg=name)
+
+
+@pytest.mark.parametrize("land", [True, False], ids=["corner-and-island", "all-sea"])
+def test_a_land_mask_reaches_the_product_and_an_all_sea_mask_changes_nothing(
+        made, tmp_path, model, land_mask, land):
+    grid = made.ops.config.grid()
+    ocean = (land_mask.corner_and_island(grid.lat, grid.lon) if land
+             else np.ones(grid.shape, dtype=bool))
+    mask = land_mask.write_ocean_mask(tmp_path / "mask.nc", grid.lat, grid.lon, ocean)
+    ops = share_archive(made.ops, tmp_path / "ops", model)
+    toml = ops.toml.read_text().replace("[region]\n", f'[region]\nocean_mask = "{mask}"\n')
+    ops.toml.write_text(toml)
+    config = load_ops_config(ops.toml)
+    assert (config.grid().ocean == ocean).all()
+    result = Producer(config).make(DAY, PRODUCTION, final=True, force=True)
+    assert result.status == "final", result.error
+    fields = _product_fields(result.path)
+    np.testing.assert_array_equal(fields.pop("sftof"), np.where(ocean, 100.0, 0.0))
+    if not land:  # the open ocean: every field as without a mask, bit for bit
+        reference = _product_fields(made.result.path)
+        reference.pop("sftof")
+        assert fields.keys() == reference.keys()
+        for name, values in reference.items():
+            np.testing.assert_array_equal(fields[name], values, err_msg=name)
+        return
+    with netCDF4.Dataset(result.path) as ds:
+        ds.set_auto_mask(False)
+        written = [name for name in PRODUCT_VARIABLES if name in fields]
+        assert {"sla", "uo", "vo", "ugosa", "vorticity_f"} <= set(written)
+        for name in written:
+            raw = ds.variables[name][0]
+            fill = ds.variables[name].getncattr("_FillValue")
+            assert (raw[~ocean] == fill).all(), f"{name} has values on land"
+            assert (raw[ocean] != fill).all() or name in ("adt", "ugos", "vgos"), name
+    for name in ("sla", "uo", "vo", "ugosa", "vorticity"):
+        assert np.isfinite(fields[name][0][ocean]).all(), f"{name} has gaps on the sea"
+    assert result.path.with_suffix(".png").is_file()
+
+
+def test_a_fourth_output_declared_in_the_signature_and_the_catalogue_is_written(
+        made, tmp_path, model, monkeypatch):
+    """What adding an output variable touches: one catalogue entry, one signature output."""
+    import json
+
+    import onnx
+
+    from varnet.datamodel.variables import VARIABLES, Variable
+    from varnet.runtime.metadata import METADATA_KEY
+
+    monkeypatch.setitem(VARIABLES, "sla_error", Variable(
+        "sla_error", "m", "Sea level anomaly error estimate", "test output: |sla|"))
+    proto = onnx.load(model.onnx)
+    proto.graph.node.append(onnx.helper.make_node("Abs", ["ssh"], ["err"]))
+    ssh_type = next(o for o in proto.graph.output if o.name == "ssh").type
+    proto.graph.output.append(onnx.helper.make_value_info("err", ssh_type))
+    props = {p.key: p for p in proto.metadata_props}
+    document = json.loads(props[METADATA_KEY].value)
+    document["outputs"].append({"name": "err", "units": "m", "description": "|ssh|"})
+    document["signature"]["outputs"].append(
+        {"name": "err", "variable": "sla_error", "units": "m", "description": "|ssh|"})
+    props[METADATA_KEY].value = json.dumps(document, sort_keys=True)
+    four = TinyModel(tmp_path / "four.onnx", model.checkpoint)
+    onnx.save(proto, four.onnx)
+    ops = share_archive(made.ops, tmp_path / "four", four)
+    result = Producer(ops.config).make(DAY, PRODUCTION, final=True, force=True)
+    assert result.status == "final", result.error
+    ds = open_product(result.path)
+    np.testing.assert_array_equal(ds["sla_error"].values, np.abs(ds["sla"].values))
+    assert ds["sla_error"].attrs["long_name"] == "Sea level anomaly error estimate"
+    reference = open_product(made.result.path)
+    for name in PRODUCT_VARIABLES:
+        if name in reference:
+            np.testing.assert_array_equal(ds[name].values, reference[name].values, name)

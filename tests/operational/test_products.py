@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import varnet
+from varnet.datamodel.variables import ABSOLUTE_VARIABLES
 from varnet.operational import products
 from varnet.operational.derived import derive_fields
 from varnet.operational.products import (
-    ABSOLUTE_PRODUCT_VARIABLES,
     CRS_ATTRIBUTES,
     PRODUCT_FORMAT_VERSION,
     PRODUCT_VARIABLES,
@@ -57,16 +57,29 @@ def grid():
     return lat, lon
 
 
-def fields():
-    """A Gaussian high, its geostrophic current plus a weak drift, a NaN island."""
+def sea_fields():
+    """A Gaussian high, its geostrophic current plus a weak drift, finite everywhere."""
     lat, lon = grid()
     lam, phi = np.meshgrid(lon, lat)
     sla = 0.2 * np.exp(-((lam + 17.5) ** 2 * 0.67 + (phi - 32.0) ** 2) / 0.5)
     geo = derive_fields(sla, sla * 0, sla * 0, lat, lon)
-    uo, vo = geo["ugosa"] + 0.05, geo["vgosa"] - 0.02
-    land = np.zeros(sla.shape, bool)
+    return {"sla": sla, "uo": geo["ugosa"] + 0.05, "vo": geo["vgosa"] - 0.02}
+
+
+def fields():
+    """:func:`sea_fields` with a NaN corner (no land mask: missing values)."""
+    land = np.zeros((40, 50), bool)
     land[30:, 40:] = True
-    return {k: np.where(land, np.nan, a) for k, a in (("sla", sla), ("uo", uo), ("vo", vo))}
+    return {k: np.where(land, np.nan, a) for k, a in sea_fields().items()}
+
+
+def ocean_mask():
+    """True on sea: land in the north-east corner (north of 33 N, east of 16 W: the NaN
+    corner of :func:`fields`) and on a 3x3 island in the middle."""
+    ocean = np.ones((40, 50), bool)
+    ocean[30:, 40:] = False
+    ocean[19:22, 24:27] = False
+    return ocean
 
 
 def mdt_field():
@@ -92,13 +105,15 @@ def provenance(**changes):
     return ProductProvenance(**(values | changes))
 
 
-def write(directory, *, day=DAY, produced=PRODUCED, data=None, mdt=None, **changes):
+def write(directory, *, day=DAY, produced=PRODUCED, data=None, mdt=None, ocean=None,
+          **changes):
     """A product without MDT, or with ``mdt`` (its provenance then names an MDT file)."""
     lat, lon = grid()
     if mdt is not None:
         changes.setdefault("mdt_source", MDT_SOURCE)
     return write_product(directory, "demo", day, produced, lat, lon,
-                         fields() if data is None else data, provenance(**changes), mdt=mdt)
+                         fields() if data is None else data, provenance(**changes), mdt=mdt,
+                         ocean=ocean)
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +157,8 @@ def test_written_product_reads_back_with_units_time_and_fill(tmp_path):
     path = write(tmp_path, data=data)
     assert path == tmp_path / "demo_varnet_phy_l4_20240302_20240305.nc"
     ds = read_product(path)
-    assert list(ds.data_vars) == ["lat_bnds", "lon_bnds", "crs", *NO_MDT_VARIABLES]
+    # the land mask sftof comes after the fields, in every product; it is no field
+    assert list(ds.data_vars) == ["lat_bnds", "lon_bnds", "crs", *NO_MDT_VARIABLES, "sftof"]
     assert product_variables(absolute=False) == NO_MDT_VARIABLES
     assert product_variables(absolute=True) == MDT_VARIABLES == PRODUCT_VARIABLES
     assert ds.sizes == {"time": 1, "latitude": 40, "longitude": 50, "nv": 2}
@@ -198,7 +214,7 @@ def test_written_product_reads_back_with_units_time_and_fill(tmp_path):
         assert nc["crs"].dimensions == () and nc["crs"].dtype == np.int32
         assert {k: nc["crs"].getncattr(k) for k in nc["crs"].ncattrs()} == CRS_ATTRIBUTES
         assert set(nc.variables) == {"time", "latitude", "longitude", "lat_bnds", "lon_bnds",
-                                     "crs", *NO_MDT_VARIABLES}
+                                     "crs", *NO_MDT_VARIABLES, "sftof"}
 
 
 def test_a_product_with_an_mdt_has_the_adt_and_absolute_currents(tmp_path):
@@ -208,7 +224,7 @@ def test_a_product_with_an_mdt_has_the_adt_and_absolute_currents(tmp_path):
     path = write(tmp_path, data=data, mdt=mdt)
     lat, lon = grid()
     ds = read_product(path)
-    assert list(ds.data_vars) == ["lat_bnds", "lon_bnds", "crs", *MDT_VARIABLES]
+    assert list(ds.data_vars) == ["lat_bnds", "lon_bnds", "crs", *MDT_VARIABLES, "sftof"]
     assert ds.attrs["mdt_source"] == MDT_SOURCE
     expected = {
         "adt": ("sea_surface_height_above_geoid", "Absolute dynamic topography", "m"),
@@ -260,8 +276,8 @@ def test_a_product_with_an_mdt_has_the_adt_and_absolute_currents(tmp_path):
 
 def test_without_mdt_the_product_says_so_and_has_no_absolute_fields(tmp_path):
     ds = read_product(write(tmp_path))
-    assert not set(ABSOLUTE_PRODUCT_VARIABLES) & set(ds.variables)
-    assert ABSOLUTE_PRODUCT_VARIABLES == ("adt", "ugos", "vgos")
+    assert not set(ABSOLUTE_VARIABLES) & set(ds.variables)
+    assert ABSOLUTE_VARIABLES == ("adt", "ugos", "vgos")
     assert ds.attrs["mdt_source"].startswith("none: ")
     assert "adt, ugos and vgos are not written" in ds.attrs["mdt_source"]
     said = read_product(write(tmp_path / "b", mdt_source="none: the inputs carry no mdt"))
@@ -347,6 +363,129 @@ def test_mdt_source_must_fit_the_mdt(tmp_path):
         write(tmp_path, data=fields() | {"adt": fields()["sla"]}, mdt=mdt_field())
     with pytest.raises(ValueError, match="neither adt nor mdt"):
         write(tmp_path, data=fields() | {"ugos": fields()["uo"]})
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# land
+
+
+@pytest.mark.parametrize("with_mdt", [False, True])
+def test_land_holds_the_fill_value_and_sftof_says_where(tmp_path, cf_failures, with_mdt):
+    """With a land mask (a corner and an island) and 1e6 on land in the fields given: every
+    field holds exactly its _FillValue on land and finite values on every sea cell, equal to
+    those of fields NaN on land (nothing on land reaches the sea); sftof is 0 on land and
+    100 on sea; the file stays CF-compliant."""
+    lat, lon = grid()
+    ocean = ocean_mask()
+    land = ~ocean
+    sea = sea_fields()
+    mdt = mdt_field() if with_mdt else None
+    huge = {k: np.where(ocean, a, 1e6) for k, a in sea.items()}
+    path = write(tmp_path, data=huge, ocean=ocean,
+                 mdt=None if mdt is None else np.where(ocean, mdt, 1e6))
+    nan = {k: np.where(ocean, a, np.nan) for k, a in sea.items()}
+    expected = nan | derive_fields(nan["sla"], nan["uo"], nan["vo"], lat, lon,
+                                   mdt=None if mdt is None else np.where(ocean, mdt, np.nan))
+    names = product_variables(absolute=with_mdt)
+    ds = read_product(path)
+    for key in names:
+        values = ds[key].values[0]
+        assert ds[key].dtype == np.float32 and ds[key].encoding["dtype"] == np.float32, key
+        assert ds[key].encoding["_FillValue"] == np.float32(9.96921e36), key
+        assert np.isnan(values[land]).all() and np.isfinite(values[ocean]).all(), key
+        np.testing.assert_array_equal(values, expected[key].astype(np.float32), err_msg=key)
+    np.testing.assert_array_equal(ds["sftof"].values, np.where(ocean, 100.0, 0.0))
+    with netCDF4.Dataset(path) as nc:
+        for key in names:
+            var = nc[key]
+            var.set_auto_mask(False)
+            raw = var[0]
+            assert raw.dtype == np.float32
+            assert (raw[land] == var._FillValue).all(), key
+            assert np.isfinite(raw[ocean]).all() and (raw[ocean] != var._FillValue).all(), key
+        sftof = nc["sftof"]
+        sftof.set_auto_mask(False)
+        assert sftof.dimensions == ("latitude", "longitude") and sftof.dtype == np.float32
+        raw = sftof[:]
+        assert (raw[land] == 0.0).all() and (raw[ocean] == 100.0).all()
+        attrs = _attrs(sftof)
+        assert (attrs["standard_name"], attrs["units"], attrs["long_name"]) == \
+            ("sea_area_fraction", "%", "Sea area percentage")
+        assert (attrs["valid_min"], attrs["valid_max"]) == (0.0, 100.0)
+        assert attrs["grid_mapping"] == "crs"
+        assert "_FillValue" not in attrs  # never missing
+        assert list(nc.variables)[-1] == "sftof"
+    assert _convertible("%", "1")  # CF's canonical unit of sea_area_fraction
+    assert cf_failures(path) == []
+
+
+def test_an_all_sea_mask_writes_the_file_no_mask_writes(tmp_path):
+    """ocean=None and an all-True mask give the same bytes (the fields exactly as given, sftof
+    100 everywhere); a mask with land changes the fields on land only, and the digest."""
+    all_sea = np.ones((40, 50), bool)
+    for mdt in (None, mdt_field()):
+        a = write(tmp_path / "a", mdt=mdt)
+        b = write(tmp_path / "b", mdt=mdt, ocean=all_sea)
+        assert a.read_bytes() == b.read_bytes()
+        with netCDF4.Dataset(a) as nc:
+            nc.set_auto_mask(False)
+            assert (nc["sftof"][:] == 100.0).all()
+            for key in product_variables(absolute=mdt is not None):
+                np.testing.assert_array_equal(  # NaN exactly where the fields had one
+                    nc[key][0] == nc[key]._FillValue, np.isnan(fields()["sla"]))
+    # the NaN corner of fields() is the corner of the mask: only the island differs
+    c = write(tmp_path / "c", ocean=ocean_mask())
+    plain, masked = read_product(a), read_product(c)
+    island = np.zeros((40, 50), bool)
+    island[19:22, 24:27] = True
+    np.testing.assert_array_equal(plain["sla"].values[0][~island],
+                                  masked["sla"].values[0][~island])
+    assert product_digest(c) != product_digest(a)
+
+
+def test_a_product_without_sftof_reads_as_all_sea(tmp_path):
+    """Products written before the land mask (format version 2 without sftof, and version
+    1) read with an sftof of 100 everywhere."""
+    path = write(tmp_path)
+    before = tmp_path / "old" / path.name
+    before.parent.mkdir()
+    with netCDF4.Dataset(path) as src, netCDF4.Dataset(before, "w") as dst:
+        dst.setncatts({k: src.getncattr(k) for k in src.ncattrs()})
+        for name, dim in src.dimensions.items():
+            dst.createDimension(name, len(dim))
+        for name, var in src.variables.items():
+            if name == "sftof":
+                continue
+            attrs = _attrs(var)
+            fill = attrs.pop("_FillValue", None)
+            out = dst.createVariable(name, var.dtype, var.dimensions, fill_value=fill)
+            out.setncatts(attrs)
+            out[...] = var[...]
+    with netCDF4.Dataset(before) as nc:
+        assert "sftof" not in nc.variables
+    for load in (True, False):
+        ds = read_product(before, load=load)
+        with ds:
+            assert int(ds.attrs["product_format_version"]) == 2
+            assert ds["sftof"].dims == ("latitude", "longitude")
+            assert ds["sftof"].dtype == np.float32
+            assert (ds["sftof"].values == 100.0).all()
+            assert ds["sftof"].attrs["standard_name"] == "sea_area_fraction"
+            assert ds["sftof"].attrs["units"] == "%"
+            np.testing.assert_array_equal(ds["sla"].values, read_product(path)["sla"].values)
+    v1 = tmp_path / "v1.nc"
+    _version_1_file(v1)
+    ds = read_product(v1)
+    assert int(ds.attrs["product_format_version"]) == 1
+    assert (ds["sftof"].values == 100.0).all()
+
+
+def test_a_bad_ocean_mask_is_refused_and_nothing_written(tmp_path):
+    with pytest.raises(ValueError, match=r"ocean has shape \(50, 40\)"):
+        write(tmp_path, ocean=np.ones((50, 40), bool))
+    with pytest.raises(TypeError, match="ocean must be a boolean array"):
+        write(tmp_path, ocean=np.where(ocean_mask(), 100.0, 0.0))
     assert os.listdir(tmp_path) == []
 
 

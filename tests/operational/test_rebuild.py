@@ -282,6 +282,15 @@ def test_rebuild_refuses_while_a_daemon_runs_and_a_ledger_that_opens_fine(made, 
     assert report.kept is not None and sum(report.products.values()) == 9
 
 
+def test_rebuild_refuses_while_another_region_sharing_the_state_makes_a_product(made, tmp_path):
+    _, config = _copy_state(made, tmp_path)
+    with Ledger(config.paths.ledger_file, region="another region") as other:
+        assert other.claim(_day(12))  # by this (live) process, for another region
+        with pytest.raises(RebuildRefused, match=f"is making the product of {_day(12)}"):
+            rebuild_ledger(config, force=True)
+        assert other.holds_claim(_day(12))
+
+
 def test_unreadable_files_are_reported(made, tmp_path):
     toml, config = _copy_state(made, tmp_path)
     product = next(Path(config.paths.products).glob(f"{NAME}_varnet_phy_l4_20200109_*.nc"))

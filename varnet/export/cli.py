@@ -7,24 +7,49 @@ The checkpoint's evaluation scores are read from ``--scores`` or, by default, fr
 ``evaluation/scores.csv`` that ``varnet-train evaluate`` wrote beside it (next to a
 ``.pt`` file, or in its run directory). Verification (default on) compares ONNX Runtime with
 PyTorch on held-back windows of the test period and deletes the export if it fails.
+
+\b
+Exit status:
+    0  written (and verified)
+    1  the model cannot be exported as standard ONNX, or the export failed its parity
+       check: nothing written (an earlier model at OUTPUT is kept)
+    2  bad checkpoint, score table or arguments: nothing was done
+Errors are one line; an unexpected error (a bug) shows its traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import click
 
+from varnet.cli_errors import VarnetCommand
+from varnet.errors import EXIT_ATTENTION, InputError, VarnetError
+
 log = logging.getLogger("varnet.export")
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+class ScoresError(InputError):
+    """A score table (``--scores``, or the ``evaluation/scores.csv`` found beside the
+    checkpoint) cannot be read or has no row for the model; the message names the file.
+
+    Bad input (exit status 2); also a :class:`ValueError`, for code that catches that.
+    """
+
+    what = "scores"
+
+
+class VerificationFailed(VarnetError):
+    """An export differs from PyTorch (or a float16 variant from its float32 graph) by more
+    than the tolerance: nothing was written.
+
+    ``varnet-export`` stops on it with exit status 1.
+    """
+
+    exit_code = EXIT_ATTENTION
 
 
 def scores_path_for(checkpoint: Path) -> Path | None:
@@ -41,19 +66,35 @@ def read_scores(path: Path, method: str) -> dict[str, float]:
 
     Raises
     ------
-    ValueError
-        If the file has no such row.
+    ScoresError
+        If the file cannot be read as a CSV table, has no ``method`` column, no such row, or
+        a value of the row that is not a number (a :class:`ValueError` too).
     """
     import pandas as pd
 
-    table = pd.read_csv(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as exc:  # pandas' errors for an unreadable or malformed CSV
+        raise ScoresError(f"{path}: not a readable CSV score table ({exc})") from None
+    if "method" not in table.columns:
+        raise ScoresError(f"{path}: no 'method' column (columns: "
+                          f"{', '.join(map(str, table.columns))}); expected a scores.csv of "
+                          "varnet-train evaluate")
     rows = table[table["method"] == method]
     if rows.empty:
-        raise ValueError(f"{path}: no row '{method}' (rows: {', '.join(table['method'])})")
-    return {k: float(v) for k, v in rows.iloc[0].drop("method").items()}
+        raise ScoresError(f"{path}: no row '{method}' (rows: "
+                          f"{', '.join(map(str, table['method']))})")
+    scores: dict[str, float] = {}
+    for key, value in rows.iloc[0].drop("method").items():
+        try:
+            scores[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise ScoresError(f"{path}: row '{method}', column '{key}': {value!r} is not a "
+                              "number") from None
+    return scores
 
 
-@click.command(help=__doc__)
+@click.command(cls=VarnetCommand, help=__doc__)
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="ONNX file to write.")
@@ -61,7 +102,7 @@ def read_scores(path: Path, method: str) -> dict[str, float]:
               help="Compare with PyTorch on held-back test windows; fail above rel-L2 1e-5.")
 @click.option("--osse", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Synthetic ocean for verification (default: the training one).")
-@click.option("--windows", type=int, default=8, show_default=True,
+@click.option("--windows", type=click.IntRange(min=1), default=8, show_default=True,
               help="Held-back windows to verify on.")
 @click.option("--scores", "scores_csv", type=click.Path(exists=True, dir_okay=False,
                                                        path_type=Path),
@@ -79,31 +120,22 @@ def main(checkpoint: Path, output: Path, verify: bool, osse: Path | None, window
                         datefmt="%Y-%m-%dT%H:%M:%S")
     for noisy in ("torch", "onnxscript", "torch.onnx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    from varnet.export.graph import ExportError, export_model, save_model
+    from varnet.export.graph import export_model, save_model
     from varnet.training.checkpoint import load_checkpoint
     from varnet.training.evaluate import method_name
 
-    try:
-        loaded = load_checkpoint(checkpoint)
-    except ValueError as exc:
-        _fail(str(exc))
+    loaded = load_checkpoint(checkpoint)
     scores: dict[str, float] = {}
     source = scores_csv or scores_path_for(checkpoint)
     if source is None:
         log.warning("no evaluation/scores.csv beside %s: the metadata will hold no scores "
                     "(pass --scores)", checkpoint)
     else:
-        try:
-            scores = read_scores(source, method_name(loaded))
-        except (ValueError, KeyError) as exc:
-            _fail(f"scores: {exc}")
+        scores = read_scores(source, method_name(loaded))
     started = time.perf_counter()
     click.echo(f"exporting {checkpoint} ({method_name(loaded)}, "
                f"{loaded.config.model.n_grad} x {loaded.config.model.n_cascades} solver steps)")
-    try:
-        exported = export_model(loaded, scores)
-    except ExportError as exc:
-        _fail(f"{checkpoint}: {exc}")
+    exported = export_model(loaded, scores)
     # written beside the output and renamed only once verified: an existing model there is
     # never replaced by one that failed
     staged = output.with_name(f".{output.name}.{os.getpid()}.staged")
@@ -130,7 +162,7 @@ def _verify(loaded, output: Path, osse: Path | None, windows: int) -> None:
     for line in report.lines():
         click.echo(line)
     if not report.passed:
-        _fail("parity check failed: nothing written")
+        raise VerificationFailed("parity check failed: nothing written")
 
 
 def _export_fp16(loaded, output: Path, osse: Path | None, windows: int, verify: bool) -> None:
@@ -154,7 +186,7 @@ def _export_fp16(loaded, output: Path, osse: Path | None, windows: int, verify: 
             for line in report.lines():
                 click.echo(line)
             if not report.passed:
-                _fail(f"{half}: float16 parity check failed; nothing written")
+                raise VerificationFailed(f"{half}: float16 parity check failed; nothing written")
         os.replace(staged, half)
     finally:
         staged.unlink(missing_ok=True)

@@ -34,6 +34,8 @@ from torch import fx, nn
 from torch.fx.experimental.proxy_tensor import make_fx
 
 import varnet
+from varnet.datamodel.signature import ModelSignature, standard_signature
+from varnet.errors import EXIT_ATTENTION, VarnetError
 from varnet.export.decompositions import decomposition_table
 from varnet.io.atomic import atomic_path
 from varnet.runtime.metadata import ModelMetadata, TensorSpec
@@ -46,22 +48,17 @@ OPSET = 20
 #: Operators that accumulate into shared outputs, nondeterministic in multi-threaded ORT.
 _SCATTER_OPS = {"ScatterND", "ScatterElements", "Scatter"}
 
-INPUT_SPECS = {
-    "oi": TensorSpec("oi", "m", "optimal-interpolation first guess of the sea-level anomaly"),
-    "obs": TensorSpec("obs", "m", "along-track sea-level anomaly gridded by daily cell mean; "
-                                  "NaN where not observed"),
-    "sst": TensorSpec("sst", "K", "sea-surface temperature on the model grid; NaN where "
-                                  "missing (clouds, no file)"),
-}
-OUTPUT_SPECS = [
-    TensorSpec("ssh", "m", "reconstructed sea-level anomaly"),
-    TensorSpec("u", "m s-1", "reconstructed eastward surface current"),
-    TensorSpec("v", "m s-1", "reconstructed northward surface current"),
-]
 
 
-class ExportError(RuntimeError):
-    """The model cannot be exported as one graph of standard ONNX operators."""
+class ExportError(VarnetError, RuntimeError):
+    """The model cannot be exported as one graph of standard ONNX operators.
+
+    ``varnet-export`` stops on it with exit status 1 (nothing written); also a
+    :class:`RuntimeError`, for code that catches that.
+    """
+
+    exit_code = EXIT_ATTENTION
+    what = "export"
 
 
 @dataclass(frozen=True)
@@ -89,9 +86,16 @@ def weights_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
+def model_signature(model: nn.Module) -> ModelSignature:
+    """The signature of a trained model: the standard contract (``oi``, ``obs`` and, if it
+    uses SST, ``sst`` -> ``ssh``, ``u``, ``v``; :func:`~varnet.datamodel.signature.
+    standard_signature`)."""
+    return standard_signature(["oi", "obs", "sst"] if model.use_sst else ["oi", "obs"])
+
+
 def input_names(model: nn.Module) -> list[str]:
-    """Graph inputs of a model: ``oi``, ``obs`` and, if it uses SST, ``sst``."""
-    return ["oi", "obs", "sst"] if model.use_sst else ["oi", "obs"]
+    """Graph inputs of a model, in order (:func:`model_signature`)."""
+    return model_signature(model).input_names
 
 
 def example_inputs(model: nn.Module, batch: int = 2, size: int | None = None,
@@ -185,6 +189,7 @@ def build_metadata(loaded: LoadedModel, weights: str, scores: dict[str, float],
     config = loaded.config
     model = loaded.model
     data = config.data
+    signature = model_signature(model)
     return ModelMetadata(
         model_id=f"{config.name}-{weights[:8]}",
         model_kind=config.model.kind,
@@ -195,12 +200,12 @@ def build_metadata(loaded: LoadedModel, weights: str, scores: dict[str, float],
         config=config.to_mapping(),
         config_sha256=config.digest(),
         weights_sha256=weights,
-        grid=loaded.grid.as_dict(),
+        grid=loaded.grid.lattice(),
         window_days=int(data.window_days),
         patch=[int(data.window_days), *map(int, data.patch)],
         spatial_multiple=int(config.model.pool),
-        inputs=[INPUT_SPECS[name] for name in input_names(model)],
-        outputs=list(OUTPUT_SPECS),
+        inputs=[TensorSpec(i.name, i.units, i.description) for i in signature.inputs],
+        outputs=[TensorSpec(o.name, o.units, o.description) for o in signature.outputs],
         normalisation=model.stats.as_dict(),
         training_period=[d.isoformat() for d in data.train],
         validation_period=[d.isoformat() for d in data.validation],
@@ -208,6 +213,7 @@ def build_metadata(loaded: LoadedModel, weights: str, scores: dict[str, float],
         scores=dict(scores),
         precision=precision,
         ort_intra_op_threads=None,
+        signature=signature.to_mapping(),
     )
 
 
@@ -261,7 +267,7 @@ def export_model(loaded: LoadedModel, scores: dict[str, float] | None = None) ->
     names = input_names(model)
     program = torch.onnx.export(
         graph, example, dynamo=True, optimize=False, opset_version=OPSET,
-        input_names=names, output_names=[s.name for s in OUTPUT_SPECS],
+        input_names=names, output_names=model_signature(model).output_names,
         dynamic_shapes=tuple({0: batch, 2: height, 3: width} for _ in names),
         verbose=False,
     )

@@ -42,6 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from varnet.errors import EXIT_ATTENTION, VarnetError
 from varnet.runtime.metadata import METADATA_KEY, ModelMetadata, ModelMismatch
 
 if TYPE_CHECKING:
@@ -411,8 +412,15 @@ def emulate_float16(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-class Float16Unverifiable(RuntimeError):
-    """The float16 variant cannot be checked on this machine (no kernels for it)."""
+class Float16Unverifiable(VarnetError, RuntimeError):
+    """The float16 variant cannot be checked on this machine (no kernels for it).
+
+    ``varnet-export --fp16`` catches it and writes the variant unverified, saying so; were it
+    to reach a command-line tool, it would stop it with exit status 1. Also a
+    :class:`RuntimeError`, for code that catches that.
+    """
+
+    exit_code = EXIT_ATTENTION
 
 
 def _cpu_load_error(path: str | os.PathLike[str]) -> str | None:

@@ -32,6 +32,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from varnet.errors import EXIT_CONFIG, VarnetError
+
 __all__ = ["MaskError", "open_sea"]
 
 _SEA_WORDS = frozenset({"sea", "water", "ocean"})
@@ -40,8 +42,15 @@ _NOT_SEA_WORDS = frozenset({"land", "lake", "lakes", "ice", "river", "rivers", "
 _NUMBERED = re.compile(r"^\s*(-?\d+)\s*=\s*(\S.*?)\s*$")
 
 
-class MaskError(ValueError):
-    """A mask whose flag attributes do not say which pixels are open sea."""
+class MaskError(VarnetError, ValueError):
+    """A mask whose flag attributes do not say which pixels are open sea.
+
+    Bad input (exit status 2 of a command-line tool); the readers re-raise it as an
+    :class:`~varnet.io.readers.InputFileError` naming the file. Also a :class:`ValueError`,
+    for code that catches that.
+    """
+
+    exit_code = EXIT_CONFIG
 
 
 def open_sea(

@@ -30,6 +30,7 @@ from varnet.io.missions import is_mission_code
 
 __all__ = [
     "ALONGTRACK_PATTERN",
+    "GHRSST_LEVELS",
     "GHRSST_PATTERN",
     "AlongTrackExtraction",
     "AlongTrackName",
@@ -58,6 +59,9 @@ _GHRSST_RE = re.compile(
 GHRSST_PATTERN = (
     "YYYYMMDDHHMMSS-<RDAC>-<L4|L3S|L3C|L3U>_GHRSST-<SSTtype>-<product>-v02.0-fv<NN.N>.nc"
 )
+#: The GHRSST GDS 2.0 processing levels a name may carry, in varnet's default order of
+#: preference (a gap-free analysis first).
+GHRSST_LEVELS = ("L4", "L3S", "L3C", "L3U")
 _VARNET_SST_TYPE = {"L4": "SSTfnd", "L3S": "SSTsubskin"}
 
 

@@ -42,7 +42,7 @@ from numpy.typing import ArrayLike, NDArray
 from varnet.config import positive_int
 from varnet.io.readers import AlongTrack
 
-__all__ = ["grid_alongtrack", "grid_daily"]
+__all__ = ["cell_indices", "grid_alongtrack", "grid_daily"]
 
 _DAY_NS = 86_400 * 1_000_000_000
 # Regularity tolerance: every cell centre within this fraction of a step of a regular lattice.
@@ -113,6 +113,29 @@ def _bin_points(
         d = np.uint64(t - t0_ns) // day_ns  # unsigned: cheaper than Python floor division
         sums[d, j, i] += v
         counts[d, j, i] += 1
+
+
+@njit(cache=True)
+def _cells_of(lat, lon, lat_edges, lon_edges, rows, cols):  # pragma: no cover - compiled
+    """Cell row and column of each point (-1 outside the grid or not finite); edges as in
+    :func:`_cell`."""
+    inv_lat = (lat_edges.size - 1) / (lat_edges[-1] - lat_edges[0])
+    inv_lon = (lon_edges.size - 1) / (lon_edges[-1] - lon_edges[0])
+    west = lon_edges[0]
+    for k in range(lat.size):
+        y = lat[k]
+        x = lon[k]
+        rows[k] = -1
+        cols[k] = -1
+        if not (math.isfinite(y) and math.isfinite(x)):
+            continue
+        if x < west or x >= west + 360.0:
+            x -= 360.0 * math.floor((x - west) / 360.0)
+        j = _cell(y, lat_edges, inv_lat)
+        i = _cell(x, lon_edges, inv_lon)
+        if j >= 0 and i >= 0:
+            rows[k] = j
+            cols[k] = i
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,3 +354,39 @@ def grid_alongtrack(
         mission=track.mission,
         missions=missions,
     )
+
+
+def cell_indices(
+    lat: ArrayLike, lon: ArrayLike, grid_lat: ArrayLike, grid_lon: ArrayLike
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The grid cell of each point, by the cell rule of the module docstring.
+
+    Parameters
+    ----------
+    lat, lon : array of float, shape (n,)
+        Point positions, degrees (any longitude convention).
+    grid_lat, grid_lon : array of float, shape (ny,) and (nx,)
+        Cell centres, degrees, strictly ascending and regularly spaced.
+
+    Returns
+    -------
+    rows, cols : ndarray of int64, shape (n,)
+        Row (latitude) and column (longitude) index of each point's cell; -1 in both for a
+        point outside the grid or with a non-finite position.
+
+    Raises
+    ------
+    ValueError
+        If an argument has the wrong shape or the grid is not regular and ascending; the
+        message names the argument.
+    """
+    lat_a = np.ascontiguousarray(lat, dtype=np.float64)
+    if lat_a.ndim != 1:
+        raise ValueError(f"lat: expected a 1-D array, got shape {lat_a.shape}")
+    lon_a = _column(lon, "lon", lat_a.size)
+    lat_edges = _edges(grid_lat, "grid_lat")
+    lon_edges = _edges(grid_lon, "grid_lon")
+    rows = np.empty(lat_a.size, dtype=np.int64)
+    cols = np.empty(lat_a.size, dtype=np.int64)
+    _cells_of(lat_a, lon_a, lat_edges, lon_edges, rows, cols)
+    return rows, cols

@@ -442,6 +442,7 @@ def optimal_interpolation(
     *,
     error_variance: bool = True,
     threads: int = 1,
+    ocean: ArrayLike | None = None,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Map along-track anomalies onto a lon/lat grid by block-local optimal interpolation.
 
@@ -467,13 +468,17 @@ def optimal_interpolation(
         GIL). Every block is solved the same way whatever the count, so the result is the same
         bit for bit. BLAS threads are left as they are: callers running several threads
         usually limit BLAS to one (:func:`threadpoolctl.threadpool_limits`).
+    ocean : array of bool, shape (ny, nx), optional
+        True on sea cells: no estimate is made on land (NaN there), and a block of land cells
+        only is not solved. The estimate on sea cells is the same bit for bit as without a
+        mask (covariances are not blocked by land). All sea when None.
 
     Returns
     -------
     estimate : ndarray of float64, shape (ntimes, ny, nx)
-        OI anomaly, m.
+        OI anomaly, m; NaN on land.
     error_variance : ndarray of float64, shape (ntimes, ny, nx), or None
-        Posterior error variance, m², in :math:`[0, \\sigma^2]`; None when
+        Posterior error variance, m², in :math:`[0, \\sigma^2]` (NaN on land); None when
         ``error_variance`` is False.
 
     Raises
@@ -498,6 +503,13 @@ def optimal_interpolation(
     times = _axis(times_days, "times_days")
     if glat[0] < -90.0 or glat[-1] > 90.0:
         raise ValueError("grid_lat: latitudes must lie within [-90, 90] degrees")
+    land = None
+    if ocean is not None:
+        sea = np.asarray(ocean)
+        if sea.shape != (glat.size, glon.size) or sea.dtype != np.bool_:
+            raise ValueError(f"ocean: expected a boolean mask of shape {(glat.size, glon.size)}"
+                             f", got {sea.dtype} {sea.shape}")
+        land = None if sea.all() else ~sea
 
     ok = (
         np.isfinite(t)
@@ -518,7 +530,7 @@ def optimal_interpolation(
     estimate = np.zeros(shape)
     variance = np.full(shape, sig2) if error_variance else None
     if t.size == 0:
-        return estimate, variance
+        return _masked(estimate, land), _masked(variance, land)
 
     scale = _R_KM / config.space_scale_km
     kxy = scale**2  # multiplies squared angular distances (radians)
@@ -564,6 +576,8 @@ def optimal_interpolation(
                 variance[cells] = var.reshape(blat.size, -1)
 
     blocks = _blocks(glat, glon, config.block_cells, scale)
+    if land is not None:
+        blocks = [b for b in blocks if not land[b.rows, b.cols].all()]
     if threads == 1:
         for block in blocks:
             solve(block)
@@ -571,4 +585,11 @@ def optimal_interpolation(
         # blocks write disjoint cells; list() re-raises the first error of any block
         with ThreadPoolExecutor(max_workers=threads) as pool:
             list(pool.map(solve, blocks))
-    return estimate, variance
+    return _masked(estimate, land), _masked(variance, land)
+
+
+def _masked(field: FloatArray | None, land: NDArray[np.bool_] | None) -> FloatArray | None:
+    """``field`` (ntimes, ny, nx) with NaN on ``land`` cells (in place; None passes)."""
+    if field is not None and land is not None:
+        field[:, land] = np.nan
+    return field

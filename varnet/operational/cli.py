@@ -33,7 +33,8 @@ from pathlib import Path
 
 import click
 
-from varnet.errors import CONFIG_PLACEHOLDER, EXIT_ATTENTION, EXIT_OK, VarnetError
+from varnet.cli_errors import VarnetGroup
+from varnet.errors import CONFIG_PLACEHOLDER, EXIT_ATTENTION, EXIT_OK, InputError
 
 log = logging.getLogger("varnet.ops")
 
@@ -82,24 +83,16 @@ _QUIET = click.option("--quiet", is_flag=True, help="Warnings and errors only.")
 _DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
-class _Group(click.Group):
-    """Commands whose :class:`~varnet.errors.VarnetError` ends in one line and its exit code;
-    any other exception keeps its traceback (it is a bug)."""
-
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except VarnetError as exc:
-            log.debug("stopped on", exc_info=True)
-            line = exc.one_line()
-            if _LOADED:  # hints name the configuration file actually used
-                line = line.replace(f"--config {CONFIG_PLACEHOLDER}",
-                                    f"--config {shlex.quote(str(_LOADED[-1]))}")
-            click.echo(line, err=True)
-            sys.exit(exc.exit_code)
+def _name_the_config(line: str) -> str:
+    """An error line whose hints name the configuration file actually used (the last one
+    loaded) in place of :data:`~varnet.errors.CONFIG_PLACEHOLDER`."""
+    if not _LOADED:
+        return line
+    return line.replace(f"--config {CONFIG_PLACEHOLDER}",
+                        f"--config {shlex.quote(str(_LOADED[-1]))}")
 
 
-@click.group(cls=_Group, help=__doc__)
+@click.group(cls=VarnetGroup, rewrite=_name_the_config, help=__doc__)
 def main() -> None:
     """Entry point of ``varnet-ops``."""
 
@@ -191,9 +184,7 @@ def daemon_command(config_path: Path, simulate_from: dt.datetime | None, simulat
                                                                   "feed")
                        if context.get_parameter_source(name).name != "DEFAULT"]
     if simulate_from is None and simulation_only:
-        click.echo(f"error: {', '.join(simulation_only)} only make sense with --simulate-from",
-                   err=True)
-        sys.exit(2)
+        raise InputError(f"{', '.join(simulation_only)} only make sense with --simulate-from")
     config = _load(config_path)
     simulation = (Simulation(simulate_from.date(), simulate_days, day_seconds, feed)
                   if simulate_from is not None else None)
@@ -282,8 +273,7 @@ def drift_command(config_path: Path, truth_path: Path, start: dt.datetime, days:
 
     _setup_logging(quiet)
     if spacing_km is not None and particles is not None:
-        click.echo("error: give --spacing-km or --particles, not both", err=True)
-        sys.exit(2)
+        raise InputError("give --spacing-km or --particles, not both")
     require_opendrift()  # before anything else: without it nothing can be done
     config = _load(config_path)
     report = assess_drift(config, truth_path, start.date(), days, spacing_km=spacing_km,
@@ -311,7 +301,7 @@ def init_command(config_path: Path) -> None:
                else "every folder exists; nothing to do")
 
 
-@main.group("ledger", cls=_Group)
+@main.group("ledger")
 def ledger_group() -> None:
     """Look after the ledger ({state}/ledger.sqlite): rebuild it when lost or damaged."""
 

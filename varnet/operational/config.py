@@ -33,7 +33,7 @@ from varnet.errors import CONFIG_PLACEHOLDER
 from varnet.io.missions import is_mission_code
 
 if TYPE_CHECKING:
-    from varnet.inputs import ModelGrid
+    from varnet.datamodel.grid import Grid
 
 __all__ = [
     "PROVIDERS",
@@ -74,6 +74,10 @@ class RegionConfig:
         Cell size along both axes, degrees.
     nlat, nlon : int
         Number of rows and columns.
+    ocean_mask : str
+        A NetCDF file of the ocean mask on these cells (:mod:`varnet.io.ocean_mask`:
+        ``sftof``, a land binary mask or a GHRSST ``mask``); relative to the configuration
+        file's folder. Empty (the default): every cell is sea.
     """
 
     lat_min: float
@@ -81,6 +85,7 @@ class RegionConfig:
     resolution_deg: float
     nlat: int
     nlon: int
+    ocean_mask: str = ""
 
     def validate(self) -> None:
         require(0.0 < self.resolution_deg <= 10.0, "resolution_deg",
@@ -125,18 +130,30 @@ class RegionConfig:
         lon = self.lon_min + self.resolution_deg * np.arange(self.nlon, dtype=np.float64)
         return lat, lon
 
-    def model_grid(self) -> ModelGrid:
-        """The grid as a :class:`varnet.inputs.ModelGrid` (imported on first use).
+    def grid(self, name: str = "grid") -> Grid:
+        """The grid of the products, with the ocean mask of ``ocean_mask`` (all sea without).
+
+        Parameters
+        ----------
+        name : str, default "grid"
+            The grid's name (the configuration's ``name``).
 
         Returns
         -------
-        varnet.inputs.ModelGrid
-            The cell centres of :meth:`centres`, degrees.
+        varnet.datamodel.grid.Grid
+            The cell centres of :meth:`centres`, degrees, and the ocean mask.
+
+        Raises
+        ------
+        varnet.io.readers.InputFileError
+            If the mask file cannot be used (naming the file and the problem).
         """
-        from varnet.inputs import ModelGrid
+        from varnet.datamodel.grid import Grid
+        from varnet.io.ocean_mask import read_ocean_mask
 
         lat, lon = self.centres()
-        return ModelGrid(lat, lon)
+        ocean = read_ocean_mask(self.ocean_mask, lat, lon) if self.ocean_mask else None
+        return Grid(lat, lon, ocean, name)
 
 
 @dataclass(frozen=True)
@@ -402,6 +419,10 @@ class OpsConfig:
                 f"must be lowercase letters, digits and hyphens (e.g. 'gulfstream-demo'), "
                 f"got {self.name!r}")
 
+    def grid(self) -> Grid:
+        """The products' grid, named after the configuration (:meth:`RegionConfig.grid`)."""
+        return self.region.grid(self.name)
+
 
 def _resolve(value: str, base: Path) -> str:
     """``value`` as an absolute, normalised path; relative paths are taken from ``base``."""
@@ -422,7 +443,8 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
     Returns
     -------
     OpsConfig
-        The configuration, with ``model.path``, ``production.mdt`` (when set) and every
+        The configuration, with ``model.path``, ``region.ocean_mask`` and ``production.mdt``
+        (when set) and every
         ``paths.*`` absolute: a relative path is taken from the folder holding the
         configuration file (not the current folder), and ``~`` is expanded.
 
@@ -441,6 +463,13 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
         config.paths, **{key: _resolve(getattr(config.paths, key), base) for key in _PATH_KEYS}
     )
     model = dataclasses.replace(config.model, path=_resolve(config.model.path, base))
+    if config.region.ocean_mask.strip():
+        mask = _resolve(config.region.ocean_mask.strip(), base)
+        if not Path(mask).is_file():
+            raise ConfigError("region.ocean_mask", f"ocean mask file {mask} does not exist or "
+                              "is not a file", str(path))
+        config = dataclasses.replace(config, region=dataclasses.replace(
+            config.region, ocean_mask=mask))
     if config.production.mdt.strip():
         mdt = _resolve(config.production.mdt.strip(), base)
         if not Path(mdt).is_file():

@@ -34,6 +34,14 @@ keep finite (one-sided) derivatives. The longitude axis is not periodic. ``ugosa
 follow the NaN of the SLA, ``adt``/``ugos``/``vgos`` those of SLA + MDT; the current
 diagnostics follow the NaN of ``uo`` or ``vo``.
 
+A land mask makes the land explicit: with ``ocean`` (boolean, ``(nlat, nlon)``, True on sea
+cells) every input field (SLA, ``uo``, ``vo``, MDT) is set to NaN on land *before* it is
+differentiated, whatever it held there, so that derivatives at the coast are the one-sided
+differences of the sea cells alone: no value on land (a model's output over land, a fill
+value, an extrapolated MDT) ever reaches a sea cell. Every returned field is NaN on land.
+Without ``ocean`` (None: all sea) nothing is masked and the results are exactly those of a
+field that is NaN where it is missing.
+
 Near the equator :math:`f \to 0` and neither geostrophy nor a division by :math:`|f|` is
 meaningful: ``ugosa``, ``vgosa``, ``ugos``, ``vgos`` and the three ``*_f`` fields are NaN
 wherever :math:`|\phi|` < ``equator_mask_deg`` (and wherever :math:`f = 0`); ``vorticity``,
@@ -55,22 +63,8 @@ from varnet.kernels.finite_differences import (
     strain_rate,
 )
 
-__all__ = ["ABSOLUTE_VARIABLES", "DERIVED_VARIABLES", "derive_fields"]
+__all__ = ["as_ocean_mask", "derive_fields"]
 
-#: Keys :func:`derive_fields` always returns, in product order.
-DERIVED_VARIABLES: tuple[str, ...] = (
-    "ugosa",
-    "vgosa",
-    "vorticity",
-    "divergence",
-    "strain",
-    "vorticity_f",
-    "divergence_f",
-    "strain_f",
-)
-
-#: Keys :func:`derive_fields` returns in addition when it is given a mean dynamic topography.
-ABSOLUTE_VARIABLES: tuple[str, ...] = ("adt", "ugos", "vgos")
 
 
 def _field(values: ArrayLike, name: str, shape: tuple[int, int]) -> NDArray[np.floating]:
@@ -82,6 +76,50 @@ def _field(values: ArrayLike, name: str, shape: tuple[int, int]) -> NDArray[np.f
     return a
 
 
+def as_ocean_mask(
+    ocean: ArrayLike | None, shape: tuple[int, int]
+) -> NDArray[np.bool_] | None:
+    """Check a land / sea mask against a grid's shape.
+
+    Parameters
+    ----------
+    ocean : array_like of bool, shape (nlat, nlon), optional
+        True on sea cells, False on land. None means all sea.
+    shape : tuple of int
+        The grid's ``(nlat, nlon)``.
+
+    Returns
+    -------
+    numpy.ndarray of bool or None
+        ``ocean`` as a boolean array of shape ``shape`` (not copied when it is one already),
+        or None when ``ocean`` is None.
+
+    Raises
+    ------
+    TypeError
+        If ``ocean`` is not boolean (a 0/100 sea-area fraction, for instance, is refused
+        rather than guessed at).
+    ValueError
+        If its shape is not ``shape``.
+    """
+    if ocean is None:
+        return None
+    mask = np.asarray(ocean)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"ocean must be a boolean array (True on sea cells), got dtype "
+                        f"{mask.dtype}")
+    if mask.shape != tuple(shape):
+        raise ValueError(f"ocean has shape {mask.shape}, expected (lat, lon) = {tuple(shape)}")
+    return mask
+
+
+def _on_sea(a: NDArray[np.floating], land: NDArray[np.bool_]) -> NDArray[np.floating]:
+    """A copy of ``a`` (same dtype) with NaN on land."""
+    out = a.copy()
+    out[land] = np.nan
+    return out
+
+
 def derive_fields(
     sla: ArrayLike,
     uo: ArrayLike,
@@ -91,6 +129,7 @@ def derive_fields(
     *,
     mdt: ArrayLike | None = None,
     equator_mask_deg: float = 5.0,
+    ocean: ArrayLike | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     r"""Geostrophic currents of the SLA (and ADT) and the kinematics of the total current.
 
@@ -115,25 +154,34 @@ def derive_fields(
     equator_mask_deg : float, default 5.0
         Half-width, degrees, of the equatorial band where the geostrophic currents and the
         ``*_f`` fields are NaN (see the module docstring). Must be finite and >= 0.
+    ocean : numpy.ndarray of bool, shape (nlat, nlon), optional
+        Land / sea mask, True on sea cells. The SLA, ``uo``, ``vo`` and the MDT are set to
+        NaN on land before they are differentiated (derivatives at the coast are one-sided,
+        from sea cells only; no land value reaches a sea cell), and every returned field is
+        NaN on land. None (default) means all sea: nothing is masked, results are exactly
+        those without the argument.
 
     Returns
     -------
     dict of str to numpy.ndarray
-        Float64 arrays of shape ``(nlat, nlon)``, keys :data:`DERIVED_VARIABLES` (and
-        :data:`ABSOLUTE_VARIABLES` with ``mdt``): ``ugosa``, ``vgosa`` (m s-1, geostrophy of
-        the SLA), ``vorticity``, ``divergence``, ``strain`` (s-1), ``vorticity_f``,
-        ``divergence_f``, ``strain_f`` (dimensionless, divided by :math:`|f|`,
-        :math:`f = 2\Omega\sin\phi`); with ``mdt``: ``adt`` (m), ``ugos``, ``vgos``
+        Float64 arrays of shape ``(nlat, nlon)``, keys
+        :data:`~varnet.datamodel.variables.DERIVED_VARIABLES` (and
+        :data:`~varnet.datamodel.variables.ABSOLUTE_VARIABLES` with ``mdt``): ``ugosa``,
+        ``vgosa`` (m s-1, geostrophy of the SLA), ``vorticity``, ``divergence``, ``strain``
+        (s-1), ``vorticity_f``, ``divergence_f``, ``strain_f`` (dimensionless, divided by
+        :math:`|f|`, :math:`f = 2\Omega\sin\phi`); with ``mdt``: ``adt`` (m), ``ugos``, ``vgos``
         (m s-1, geostrophy of the ADT). Boundaries and NaN are handled as the module
         docstring says: one-sided differences at edges and coasts, NaN only where the input
-        is NaN or has no valid neighbour along an axis.
+        is NaN or has no valid neighbour along an axis; NaN on land with ``ocean``.
 
     Raises
     ------
     ValueError
-        If a field is not 2-D of shape ``(nlat, nlon)``, if ``lat`` or ``lon`` is not a
-        strictly increasing, regularly spaced 1-D coordinate (at least 2 points), or if
-        ``equator_mask_deg`` is negative or not finite.
+        If a field or ``ocean`` is not 2-D of shape ``(nlat, nlon)``, if ``lat`` or ``lon``
+        is not a strictly increasing, regularly spaced 1-D coordinate (at least 2 points),
+        or if ``equator_mask_deg`` is negative or not finite.
+    TypeError
+        If ``ocean`` is not boolean.
     """
     lat_a = np.asarray(lat, dtype=np.float64)
     lon_a = np.asarray(lon, dtype=np.float64)
@@ -148,10 +196,17 @@ def derive_fields(
     mask = float(equator_mask_deg)
     if not (math.isfinite(mask) and mask >= 0.0):
         raise ValueError(f"equator_mask_deg must be finite and >= 0, got {equator_mask_deg!r}")
+    sea = as_ocean_mask(ocean, shape)
+    land = None if sea is None or sea.all() else ~sea
+    mdt_a = None if mdt is None else _field(mdt, "mdt", shape)
+    if land is not None:  # land values are gone before any stencil can read them
+        eta, u, v = _on_sea(eta, land), _on_sea(u, land), _on_sea(v, land)
+        if mdt_a is not None:
+            mdt_a = _on_sea(mdt_a, land)
 
     out: dict[str, NDArray[np.float64]] = {}
-    if mdt is not None:  # checked first: a wrong MDT is refused before any work
-        adt = eta.astype(np.float64) + _field(mdt, "mdt", shape).astype(np.float64)
+    if mdt_a is not None:  # checked first: a wrong MDT is refused before any work
+        adt = eta.astype(np.float64) + mdt_a.astype(np.float64)
     # the anomaly's current never depends on whether an MDT is known
     ugosa, vgosa = geostrophic_velocity(eta, lat_a, lon_a, equator_mask_deg=mask)
     if mdt is not None:
@@ -165,7 +220,7 @@ def derive_fields(
     with np.errstate(divide="ignore"):
         inv_abs_f = np.where((np.abs(lat_a) < mask) | (abs_f == 0.0), np.nan, 1.0 / abs_f)
     inv_abs_f = inv_abs_f[:, None]
-    return {
+    result = {
         "ugosa": ugosa,
         "vgosa": vgosa,
         "vorticity": zeta,
@@ -176,3 +231,7 @@ def derive_fields(
         "strain_f": sigma * inv_abs_f,
         **out,
     }
+    if land is not None:  # NaN already (the kernels give NaN at a NaN point): made certain
+        for value in result.values():
+            value[land] = np.nan
+    return result

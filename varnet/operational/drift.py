@@ -375,7 +375,7 @@ def _oi_sla(config: OpsConfig, days: Sequence[dt.date]) -> tuple[NDArray[np.floa
         raise DriftError(f"no archived along-track file within the OI's reach ({reach.days} "
                          f"days) of {', '.join(map(str, blind))}: the OI cannot be mapped")
     track = AlongTrackReader().read(records)
-    grid = config.region.model_grid()
+    grid = config.grid()
     sla = cached_oi(track, records, grid, list(days), oi_config,
                     Path(config.paths.state) / "oi-cache", threads=config.model.threads)
     return sla, {"parameters": to_mapping(oi_config), "alongtrack_files": len(records)}

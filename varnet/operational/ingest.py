@@ -15,34 +15,39 @@ For every file under the inbox (searched recursively, links never followed),
    file system, with a note giving its size and the limit and the key to raise it, and
    recorded in the ledger (``sha256`` :data:`UNREAD`); where the quarantine is on another
    file system it stays in the inbox and is reported as an ``error`` on every run;
-1. recognises it by name: a CMEMS L3 along-track file in any of its forms or a GHRSST file
-   (:mod:`varnet.io.names`); an along-track file under another name by its content (its
-   ``platform`` and time coverage attributes, :func:`~varnet.io.readers.identify_alongtrack`),
-   archived under its CMEMS name; an extraction over several data days (a data challenge's
-   ``dt_{area}_{mission}_phy_l3_{first}-{last}_...nc``, or such content) is split into one
-   CMEMS daily file per day, each filed as below; anything else is quarantined as an
-   unrecognised file;
+1. recognises it, looping over the observation kinds of the registry
+   (:mod:`varnet.datamodel.kinds`, in their order): by name first (a CMEMS L3 along-track
+   file in any of its forms, a GHRSST file...), then by content for the kinds that can (an
+   along-track file under another name by its ``platform`` and time coverage attributes,
+   archived under its CMEMS name); a file over several data days (a data challenge's
+   along-track extraction ``dt_{area}_{mission}_phy_l3_{first}-{last}_...nc``, or such
+   content) is split by its kind into one daily file per day, each filed as below; anything
+   else is quarantined as an unrecognised file (kind ``unknown``);
 2. checks the name against the configuration: data day not in the future nor before
-   ``production.first_day``, production day not before the data day, mission in
-   ``production.missions`` (if set), GHRSST level in ``production.sst_levels``;
-3. opens it with the one reader of training and operations (:func:`~varnet.io.readers.
-   read_alongtrack`, :func:`~varnet.io.readers.read_sst`, which check variables, units, CF
-   decoding, times, value ranges and coordinates) and checks in addition that it holds at
-   least one valid value (an along-track file without any point, an empty pass, is valid;
-   one whose points all lack a value is not), that an SST file's time lies within the day
-   its name gives and its variable matches the level in its name, and that its grid
-   overlaps the region;
+   ``production.first_day``, production day not before the data day, then the kind's own
+   filters (along-track mission in ``production.missions`` if set, GHRSST level in
+   ``production.sst_levels``);
+3. opens it and checks it as its kind does (:meth:`~varnet.datamodel.kinds.ObservationKind.
+   content_problem`), with the one reader of training and operations
+   (:func:`~varnet.io.readers.read_alongtrack`, :func:`~varnet.io.readers.read_sst`, which
+   check variables, units, CF decoding, times, value ranges and coordinates) and in addition
+   that it holds at least one valid value (an along-track file without any point, an empty
+   pass, is valid; one whose points all lack a value is not), that an SST file's time lies
+   within the day its name gives and its variable matches the level in its name, and that its
+   grid overlaps the region;
 4. deduplicates: a file whose bytes are already archived is removed from the inbox (a no-op);
-   a file with the same data as an archived one (along-track: same mission and data day;
-   SST: same name) replaces it only if it is a later production (later production day,
-   delayed-time over near-real-time, later ``date_created``), and is quarantined as a
-   duplicate otherwise;
+   a file with the same data as an archived one (the same slot of its kind, along-track: same
+   mission and data day; SST: same name) replaces it only if it is a later production (its
+   kind's production order, along-track: later production day, delayed-time over
+   near-real-time, later ``date_created``; SST: later ``date_created``), and is quarantined
+   as a duplicate otherwise;
 5. moves a good file atomically (copy to a hidden temporary file in the destination folder,
    checked against the SHA-256 of the original, then :func:`os.replace`, then removal from
-   the inbox) to ``archive/alongtrack/YYYY/MM/`` or ``archive/sst/YYYY/MM/`` (data day), and a
-   bad one to ``quarantine/YYYYMMDD/`` (ingest day, UTC) next to ``NAME.reason.txt``, a note a
-   person can read. Every file is recorded in the ledger with its SHA-256. Hashing a file
-   over 100 MB is announced by a log line first (``hashing NAME (1.5 GB)...``).
+   the inbox) to its kind's folder, ``archive/{kind}/YYYY/MM/`` (``archive/alongtrack/``,
+   ``archive/sst/``; data day), and a bad one to ``quarantine/YYYYMMDD/`` (ingest day, UTC)
+   next to ``NAME.reason.txt``, a note a person can read. Every file is recorded in the
+   ledger with its SHA-256 and its kind's name. Hashing a file over 100 MB is announced by a
+   log line first (``hashing NAME (1.5 GB)...``).
 
 Copies keep the delivered file's read permissions, in the archive and in the quarantine
 alike: read and write for the owner (the service, which must read what it archived), read
@@ -90,9 +95,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from varnet.io import readers
+from varnet.datamodel import kinds as observation_kinds
+from varnet.datamodel.kinds import (
+    UNKNOWN,
+    Identity,
+    KindOptions,
+    ObservationFile,
+    ObservationKind,
+    netcdf_date_created,
+)
 from varnet.io.atomic import (
     NO_SPACE_ERRNOS,
     NoSpaceError,
@@ -100,23 +111,7 @@ from varnet.io.atomic import (
     fsync_directory,
     no_space_error,
 )
-from varnet.io.missions import MISSIONS
-from varnet.io.names import (
-    ALONGTRACK_PATTERN,
-    GHRSST_PATTERN,
-    alongtrack_filename,
-    parse_alongtrack_extraction,
-    parse_alongtrack_filename,
-    parse_ghrsst_filename,
-)
-from varnet.io.readers import (
-    AlongTrackIdentity,
-    InputFileError,
-    identify_alongtrack,
-    read_alongtrack,
-    read_sst,
-)
-from varnet.io.writers import write_alongtrack
+from varnet.io.readers import InputFileError
 from varnet.operational.config import (
     SST_LEVELS,
     OpsConfig,
@@ -124,7 +119,7 @@ from varnet.operational.config import (
     require_folder,
     require_folders,
 )
-from varnet.operational.ledger import InputRecord, InstanceLock, Ledger, utc_now, utc_timestamp
+from varnet.operational.ledger import InstanceLock, Ledger, utc_now, utc_timestamp
 
 __all__ = [
     "ACTIONS",
@@ -157,7 +152,6 @@ _SPARSE_MIN_BYTES = 1 << 20
 _HASH_LOG_BYTES = 100 * 10**6
 #: The ledger's ``sha256`` of an entry quarantined without being read (not a checksum).
 UNREAD = "unread"
-_ONE_DAY = np.timedelta64(1, "D")
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,6 +206,13 @@ class IngestSettings:
         object.__setattr__(self, "missions", tuple(self.missions))
         object.__setattr__(self, "sst_levels", tuple(self.sst_levels))
 
+    @property
+    def kind_options(self) -> KindOptions:
+        """What the observation kinds read of these settings (missions, levels, region)."""
+        return KindOptions(missions=self.missions, sst_levels=self.sst_levels,
+                           sst_min_quality_level=self.sst_min_quality_level,
+                           region=self.region)
+
     @classmethod
     def from_config(cls, config: OpsConfig, *, min_age_s: float = 0.0) -> IngestSettings:
         """The settings of an operations configuration (paths, filters and region)."""
@@ -236,7 +237,9 @@ class FileOutcome:
         The file in the inbox.
     action : str
         One of :data:`ACTIONS`.
-    kind : {"alongtrack", "sst", "unknown"}
+    kind : str
+        The name of its observation kind (:mod:`varnet.datamodel.kinds`: ``"alongtrack"``,
+        ``"sst"``...), ``"unknown"`` where it was not recognised.
     destination : pathlib.Path or None
         Where it went (archive or quarantine), or the archived file it duplicates.
     reason : str or None
@@ -251,7 +254,7 @@ class FileOutcome:
 
     source: Path
     action: str
-    kind: str = "unknown"
+    kind: str = UNKNOWN
     destination: Path | None = None
     reason: str | None = None
     data_day: dt.date | None = None
@@ -414,6 +417,10 @@ class _Context:
     stamp: str = field(default_factory=utc_now)
 
     @property
+    def options(self) -> KindOptions:
+        return self.settings.kind_options
+
+    @property
     def quarantine_dir(self) -> Path:
         return self.settings.quarantine / f"{self.today:%Y%m%d}"
 
@@ -439,15 +446,9 @@ def _inbox_entries(inbox: Path) -> Iterator[Path]:
 
 
 def _observation_name(name: str) -> bool:
-    """Whether ``name`` is that of an observation file (along-track, extraction, GHRSST)."""
-    for parse in (parse_alongtrack_filename, parse_alongtrack_extraction,
-                  parse_ghrsst_filename):
-        try:
-            parse(name)
-        except ValueError:
-            continue
-        return True
-    return False
+    """Whether ``name`` is that of an observation file of a registered kind (along-track,
+    extraction, GHRSST...)."""
+    return observation_kinds.identify_name(name) is not None
 
 
 def _ingest_entry(path: Path, ctx: _Context) -> tuple[FileOutcome, ...]:
@@ -486,32 +487,6 @@ def _no_space(exc: BaseException, ctx: _Context) -> NoSpaceError | None:
 
 # --------------------------------------------------------------------------------------------
 # one file
-
-
-@dataclass(frozen=True)
-class _Identity:
-    """What a file is: from its name, or from its content where the name says nothing.
-
-    ``archive_name`` is the name it is archived under when that is not its own (a file
-    identified by its content, a day split from an extraction); ``original_name`` the name it
-    arrived under when that is not the archived file's (an extraction); ``how`` says how it
-    was identified, for the notes.
-    """
-
-    kind: str
-    data_day: dt.date
-    mission: str | None = None
-    level: str | None = None
-    product: str | None = None
-    production_day: dt.date | None = None
-    archive_name: str | None = None
-    original_name: str | None = None
-    how: str | None = None
-
-    def describe(self) -> str:
-        what = f"mission {self.mission}" if self.kind == "alongtrack" else f"level {self.level}"
-        how = f" ({self.how})" if self.how else ""
-        return f"{self.kind} {what}, data day {self.data_day}{how}"
 
 
 def _ingest_file(path: Path, ctx: _Context) -> FileOutcome | tuple[FileOutcome, ...]:
@@ -560,19 +535,19 @@ def _ingest_file(path: Path, ctx: _Context) -> FileOutcome | tuple[FileOutcome, 
     found = _recognise(path, ctx.today)
     if isinstance(found, str):
         return _quarantine(path, ctx, sha, size, None, None, found)
-    if isinstance(found, AlongTrackIdentity):
-        return _ingest_extraction(path, ctx, sha, size, found)
+    if not found.daily:
+        return _ingest_split(path, ctx, sha, size, found)
     return _check_and_file(path, ctx, sha, size, found)
 
 
 def _check_and_file(path: Path, ctx: _Context, sha: str, size: int,
-                    ident: _Identity) -> FileOutcome:
+                    ident: Identity) -> FileOutcome:
     """Check a recognised file against the configuration and its content, then archive or
     quarantine it."""
     problem = _name_problem(ident, ctx)
     created = None
     if problem is None:
-        problem, created = _content_problem(path, ident, ctx.settings)
+        problem, created = _content_problem(path, ident, ctx)
     if problem is not None:
         return _quarantine(path, ctx, sha, size, ident, created, problem)
     return _archive(path, ctx, sha, size, ident, created)
@@ -583,98 +558,69 @@ def _skip(path: Path, reason: str) -> FileOutcome:
     return FileOutcome(source=path, action="skipped", reason=reason)
 
 
-def _recognise(path: Path, today: dt.date) -> _Identity | AlongTrackIdentity | str:
-    """What a file is, from its name, else from its content.
+def _recognise(path: Path, today: dt.date) -> Identity | str:
+    """What a file is: by name, asking every kind of the registry in its order; else by
+    content, asking the kinds that can.
 
-    Returns the identity of a daily file; the along-track identity of a file covering
-    several data days (an extraction, split by :func:`_ingest_extraction`); or, for a file
-    that is neither, the reason it is not recognised.
+    Returns the identity (of a daily file, or of a file covering several data days, split by
+    :func:`_ingest_split`), or, for a file no kind recognises, the reason.
     """
-    name = path.name
-    with contextlib.suppress(ValueError):
-        sst = parse_ghrsst_filename(name)
-        return _Identity(kind="sst", data_day=sst.day, level=sst.level)
-    unrecognised = (f"unrecognised file name; expected a CMEMS L3 along-track name "
-                    f"{ALONGTRACK_PATTERN} or a GHRSST name {GHRSST_PATTERN}")
-    try:
-        at = identify_alongtrack(path)
-    except InputFileError as exc:
-        return f"{unrecognised}, and the content is not an L3 along-track file: {exc.problem}"
-    how = None
-    if at.source == "content":
-        how = (f"identified by its content: platform {at.platform!r}, data days "
-               f"{at.first_day} to {at.last_day}")
-        if at.mission is None:
-            return (f"{unrecognised}; its content is an L3 along-track file but its "
-                    f"platform attribute {at.platform!r} names no known altimeter (codes: "
-                    f"{', '.join(sorted(MISSIONS))}) - rename it to the CMEMS name")
-        if at.first_day is None:
-            return f"{unrecognised}; its content is an L3 along-track file without any point"
-    if not at.daily:
-        return at
-    production = at.production or today
-    archive_name = None
-    if at.source == "content":
-        archive_name = alongtrack_filename(at.product, at.mission, at.first_day, production,
-                                           area=at.area)
-        how += f"; archived as {archive_name}"
-    return _Identity(kind="alongtrack", data_day=at.first_day, mission=at.mission,
-                     product=at.product, production_day=at.production or (
-                         production if archive_name else None),
-                     archive_name=archive_name, how=how)
+    identity = observation_kinds.identify_name(path.name)
+    if identity is not None:
+        return identity
+    unrecognised = f"unrecognised file name; expected {observation_kinds.expected_names()}"
+    clauses = []
+    for kind in observation_kinds.kinds():
+        found = kind.identify_content(path, today)
+        if isinstance(found, Identity):
+            return found
+        if found is not None:
+            clauses.append(found)
+    return unrecognised + "".join(clauses)
 
 
-def _ingest_extraction(path: Path, ctx: _Context, sha: str, size: int,
-                       at: AlongTrackIdentity) -> tuple[FileOutcome, ...]:
-    """Split an along-track file covering several data days into one CMEMS L3 daily file
-    per day with points (:func:`varnet.io.writers.write_alongtrack`: the same packing as
-    CMEMS), each checked and archived like a delivered daily file; the extraction leaves the
+def _ingest_split(path: Path, ctx: _Context, sha: str, size: int,
+                  identity: Identity) -> tuple[FileOutcome, ...]:
+    """Split a file covering several data days into daily files of its kind
+    (:meth:`~varnet.datamodel.kinds.ObservationKind.split`; along-track: one CMEMS L3 daily
+    file per day with points, :func:`varnet.io.writers.write_alongtrack`, the same packing
+    as CMEMS), each checked and archived like a delivered daily file; the file leaves the
     inbox once every day is filed."""
     name = path.name
-    try:
-        track = read_alongtrack(path)
-    except InputFileError as exc:
-        return (_quarantine(path, ctx, sha, size, None, None, exc.problem),)
-    production = at.production or _day_of(_date_created(path)) or ctx.today
-    days = track.time.astype("datetime64[D]")
+    kind = observation_kinds.get(identity.kind)
     outcomes = []
     with tempfile.TemporaryDirectory(prefix="varnet-split-") as tmp:
-        for day64 in np.unique(days):
-            day = dt.date.fromisoformat(str(day64))
-            sel = days == day64
-            daily = Path(tmp) / alongtrack_filename(at.product, at.mission, day, production,
-                                                    area=at.area)
-            write_alongtrack(daily, time=track.time[sel], longitude=track.longitude[sel],
-                             latitude=track.latitude[sel], sla_unfiltered=None,
-                             sla_filtered=track.sla[sel],
-                             mdt=None if track.mdt is None else track.mdt[sel],
-                             mission=at.mission, product=at.product, production_day=production,
-                             source=f"split by varnet-ops ingest from {name} (sha256 {sha})")
+        try:
+            days = kind.split(path, identity, Path(tmp),
+                              source=f"split by varnet-ops ingest from {name} (sha256 {sha})",
+                              production=lambda: _day_of(_created(kind, path)) or ctx.today)
+        except InputFileError as exc:
+            return (_quarantine(path, ctx, sha, size, None, None, exc.problem),)
+        for daily, ident in days:
             os.chmod(daily, stat.S_IMODE(path.stat().st_mode))  # its copies: the same mode
-            ident = _Identity(kind="alongtrack", data_day=day, mission=at.mission,
-                              product=at.product, production_day=production,
-                              original_name=name, how=f"day {day} of the extraction {name}")
             daily_sha, daily_size = _sha256(daily)
             known = [r for r in ctx.ledger.find_inputs(sha256=daily_sha, status="ok")
                      if Path(r.path).is_file()]
             if known:
-                outcomes.append(FileOutcome(source=path, action="duplicate", kind="alongtrack",
+                outcomes.append(FileOutcome(source=path, action="duplicate", kind=ident.kind,
                                             destination=Path(known[0].path),
                                             reason=f"identical to {known[0].path}",
-                                            data_day=day, mission=at.mission, sha256=daily_sha))
+                                            data_day=ident.data_day, mission=ident.mission,
+                                            level=ident.level, sha256=daily_sha))
                 continue
             outcome = _check_and_file(daily, ctx, daily_sha, daily_size, ident)
             outcomes.append(dataclasses.replace(outcome, source=path))
     path.unlink()
     counts = {a: sum(o.action == a for o in outcomes) for a in ACTIONS}
-    log.info("split %s (%s, %s to %s) into %d daily files: %s", _show(name), at.mission,
-             at.first_day, at.last_day, len(outcomes),
+    log.info("split %s (%s, %s to %s) into %d daily files: %s", _show(name), identity.mission,
+             identity.data_day, identity.last_day, len(outcomes),
              ", ".join(f"{n} {a}" for a, n in counts.items() if n))
     return tuple(outcomes)
 
 
-def _name_problem(ident: _Identity, ctx: _Context) -> str | None:
-    """What is wrong with a recognised name given the configuration and the day, if anything."""
+def _name_problem(ident: Identity, ctx: _Context) -> str | None:
+    """What is wrong with a recognised name given the configuration and the day, if anything:
+    the days, then the kind's own filters (mission, level...)."""
     s, today = ctx.settings, ctx.today
     if ident.production_day is not None and ident.production_day < ident.data_day:
         return (f"out of window: production day {ident.production_day} in the file name is "
@@ -688,26 +634,16 @@ def _name_problem(ident: _Identity, ctx: _Context) -> str | None:
     if s.first_day is not None and ident.data_day < s.first_day:
         return (f"out of window: data day {ident.data_day} is before production.first_day "
                 f"{s.first_day}")
-    if ident.mission is not None and s.missions and ident.mission not in s.missions:
-        return (f"mission {ident.mission!r} is not accepted (production.missions = "
-                f"{list(s.missions)})")
-    if ident.level is not None and ident.level not in s.sst_levels:
-        return (f"GHRSST level {ident.level} is not accepted (production.sst_levels = "
-                f"{list(s.sst_levels)})")
-    return None
+    return observation_kinds.get(ident.kind).name_problem(ident, ctx.options)
 
 
-def _content_problem(
-    path: Path, ident: _Identity, settings: IngestSettings,
-) -> tuple[str | None, str | None]:
-    """Open and check the file. Returns (problem or None, ``date_created`` or None)."""
+def _content_problem(path: Path, ident: Identity, ctx: _Context) -> tuple[str | None, str | None]:
+    """Open and check the file as its kind does. Returns (problem or None, ``date_created``
+    as a UTC timestamp or None)."""
+    kind = observation_kinds.get(ident.kind)
     try:
-        if ident.kind == "alongtrack":
-            problem = _alongtrack_problem(path)
-        else:
-            problem = _sst_problem(path, ident, settings.region,
-                                   settings.sst_min_quality_level)
-        created = None if problem else _date_created(path)
+        problem = kind.content_problem(path, ident, ctx.options)
+        created = None if problem else _created(kind, path)
     except InputFileError as exc:
         return exc.problem, None
     except Exception as exc:  # netCDF4/HDF5 raise many types on damaged files
@@ -716,75 +652,19 @@ def _content_problem(
     return problem, created
 
 
-def _alongtrack_problem(path: Path) -> str | None:
-    """An empty pass (no point at all) is valid; points that all lack a value are not."""
-    track = read_alongtrack(path)
-    if len(track):
-        return None
-    with readers._open(path) as ds:
-        n = int(ds.variables["time"].size)
-    if n == 0:
-        return None
-    return (f"no data: all {n} points of 'sla_filtered' are missing (fill value or NaN, or "
-            "missing coordinates)")
-
-
-def _sst_problem(path: Path, ident: _Identity, region: RegionConfig | None,
-                 min_quality_level: int) -> str | None:
-    field = read_sst(path, min_quality_level=min_quality_level)
-    expected = "L4" if ident.level == "L4" else "L3"
-    if field.level != expected:
-        variable = "analysed_sst" if field.level == "L4" else "sea_surface_temperature"
-        return (f"the file name says {ident.level} but the file holds {variable!r} "
-                f"({field.level}); expected "
-                f"{'analysed_sst' if expected == 'L4' else 'sea_surface_temperature'!r}")
-    problem = _sst_time_problem(path, ident.data_day)
-    if problem is not None:
-        return problem
-    if not np.isfinite(field.sst_k).any():
-        return (f"no data: all {field.sst_k.size} SST pixels are missing (fill value, NaN, "
-                "mask not open sea, or quality_level below "
-                f"production.sst_min_quality_level = {min_quality_level})")
-    if region is not None:
-        return _overlap_problem(field, region)
-    return None
-
-
-def _sst_time_problem(path: Path, day: dt.date) -> str | None:
-    """Whether the SST file's time lies within the day of its name (00:00 to 24:00 UTC)."""
-    with readers._open(path) as ds:
-        tvar = ds.variables.get("time")
-        if tvar is None:
-            return None
-        times = readers._decode_time(path, tvar).ravel()
-    start = np.datetime64(day.isoformat(), "ns")
-    outside = (times < start) | (times > start + _ONE_DAY)
-    if outside.any():
-        return (f"out of window: variable 'time' is {readers._when(times[outside][0])}, "
-                f"outside the day {day} named in the file name")
-    return None
-
-
-def _overlap_problem(field: readers.SstField, region: RegionConfig) -> str | None:
-    half = 0.5 * region.resolution_deg
-    lat0, lat1 = region.lat_min - half, region.lat_max + half
-    lon0 = region.lon_min - half
-    lon1 = region.lon_max + half
-    lat_ok = field.lat[0] <= lat1 and field.lat[-1] >= lat0
-    lon_ok = any(field.lon[0] <= lon1 + k and field.lon[-1] >= lon0 + k
-                 for k in (-360.0, 0.0, 360.0))
-    if lat_ok and lon_ok:
-        return None
-    return (f"wrong grid: the SST grid ({field.lat[0]:g} to {field.lat[-1]:g} N, "
-            f"{field.lon[0]:g} to {field.lon[-1]:g} E) does not overlap the region "
-            f"({region.lat_min:g} to {region.lat_max:g} N, {region.lon_min:g} to "
-            f"{region.lon_max:g} E)")
+def _created(kind: ObservationKind, path: Path) -> str | None:
+    """The file's creation date as its kind reads it, as a ledger timestamp (None if absent
+    or unreadable as a date)."""
+    return _timestamp(kind.date_created(path))
 
 
 def _date_created(path: Path) -> str | None:
-    """The file's ``date_created`` as a ledger timestamp (None if absent or unreadable)."""
-    with readers._open(path) as ds:
-        text = str(ds.getncattr("date_created")) if "date_created" in ds.ncattrs() else None
+    """A NetCDF file's ``date_created`` as a ledger timestamp (None if absent or unreadable)."""
+    return _timestamp(netcdf_date_created(path))
+
+
+def _timestamp(text: str | None) -> str | None:
+    """An ISO date and time as a ledger timestamp (UTC); None for None or a non-date."""
     if not text:
         return None
     try:
@@ -799,30 +679,29 @@ def _date_created(path: Path) -> str | None:
 
 def _order(kind: str, production_day: dt.date | None, is_dt: bool,
            created: str | None) -> tuple:
-    """Production order of a file: later productions compare greater."""
-    if kind == "alongtrack":
-        return (production_day or dt.date.min, is_dt, created or "")
-    return (created or "",)
-
-
-def _record_order(rec: InputRecord) -> tuple:
-    return _order(rec.kind, rec.production_day, Path(rec.path).name.startswith("dt_"),
-                  rec.file_created)
+    """Production order of a file of a registered kind (later productions compare greater),
+    from its production day, whether it is delayed-time and its ``date_created``: the kind's
+    :meth:`~varnet.datamodel.kinds.ObservationKind.production_order`. Kept for
+    :mod:`varnet.operational.rebuild`; new code asks the kind."""
+    file = ObservationFile(kind=kind, name="dt_" if is_dt else "", data_day=None,
+                           production_day=production_day, created=created)
+    return observation_kinds.get(kind).production_order(file)
 
 
 def _archive(
-    path: Path, ctx: _Context, sha: str, size: int, ident: _Identity, created: str | None,
+    path: Path, ctx: _Context, sha: str, size: int, ident: Identity, created: str | None,
 ) -> FileOutcome:
     name = ident.archive_name or path.name
     original = ident.original_name or path.name
     ledger = ctx.ledger
-    if ident.kind == "alongtrack":
-        same = ledger.find_inputs(kind="alongtrack", mission=ident.mission,
-                                  data_day=ident.data_day, status="ok")
-    else:
-        same = ledger.find_inputs(kind="sst", original_name=name, status="ok")
-    mine = _order(ident.kind, ident.production_day, ident.product == "dt", created)
-    newer = [r for r in same if _record_order(r) >= mine]
+    kind = observation_kinds.get(ident.kind)
+    mine = ident.file(name, created=created)
+    slot = kind.slot(mine)
+    same = [r for r in ledger.find_inputs(kind=kind.name, data_day=ident.data_day, status="ok")
+            if kind.slot(ObservationFile.from_record(r)) == slot]
+    order = kind.production_order(mine)
+    newer = [r for r in same
+             if kind.production_order(ObservationFile.from_record(r)) >= order]
     if newer:
         rec = newer[-1]
         return _quarantine(path, ctx, sha, size, ident, created, (
@@ -830,7 +709,7 @@ def _archive(
             f"{rec.ingested_at}) holds the same data ({ident.describe()}) from the same or a "
             "later production; this file is not newer"))
 
-    dest_dir = ctx.settings.archive / ident.kind / f"{ident.data_day:%Y}" / f"{ident.data_day:%m}"
+    dest_dir = ctx.settings.archive / kind.archive_folder(ident)
     dest = _inside(dest_dir / name, ctx.settings.archive)
     production = ident.production_day or _day_of(created)
     fields = dict(original_name=original, kind=ident.kind, sha256=sha, size=size,
@@ -890,7 +769,7 @@ def _archive(
     return _outcome(path, action, ident, dest, note, sha)
 
 
-def _outcome(path: Path, action: str, ident: _Identity, dest: Path, reason: str | None,
+def _outcome(path: Path, action: str, ident: Identity, dest: Path, reason: str | None,
              sha: str) -> FileOutcome:
     return FileOutcome(source=path, action=action, kind=ident.kind, destination=dest,
                        reason=reason, data_day=ident.data_day, mission=ident.mission,
@@ -938,7 +817,7 @@ def _quarantine_entry(path: Path, ctx: _Context, problem: str, *,
                          sha=None, size=size if regular else None)
     try:
         with ctx.ledger.transaction():
-            ctx.ledger.record_input(path=dest, original_name=path.name, kind="unknown",
+            ctx.ledger.record_input(path=dest, original_name=path.name, kind=UNKNOWN,
                                     sha256=sha, size=size, status="quarantined",
                                     reason=problem)
             os.rename(path, dest)  # the entry itself, never a copy
@@ -999,12 +878,12 @@ def _is_sparse(path: Path, info: os.stat_result) -> bool:
 
 
 def _quarantine(
-    path: Path, ctx: _Context, sha: str, size: int, ident: _Identity | None,
+    path: Path, ctx: _Context, sha: str, size: int, ident: Identity | None,
     created: str | None, problem: str,
 ) -> FileOutcome:
     """Move a regular file to ``quarantine/YYYYMMDD/`` with its reason file."""
     name = path.name
-    kind = ident.kind if ident else "unknown"
+    kind = ident.kind if ident else UNKNOWN
     for rec in ctx.ledger.find_inputs(sha256=sha, original_name=name, status="quarantined"):
         if Path(rec.path).is_file():  # re-ingest of a file already set aside: a no-op
             path.unlink()
@@ -1035,8 +914,8 @@ def _quarantine(
     return _bad(path, ident, dest, problem, sha)
 
 
-def _bad(path: Path, ident: _Identity | None, dest: Path, problem: str, sha: str) -> FileOutcome:
-    return FileOutcome(source=path, action="quarantined", kind=ident.kind if ident else "unknown",
+def _bad(path: Path, ident: Identity | None, dest: Path, problem: str, sha: str) -> FileOutcome:
+    return FileOutcome(source=path, action="quarantined", kind=ident.kind if ident else UNKNOWN,
                        destination=dest, reason=problem,
                        data_day=ident.data_day if ident else None,
                        mission=ident.mission if ident else None,

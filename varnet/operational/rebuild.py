@@ -210,7 +210,7 @@ def _check_replaceable(config: OpsConfig, force: bool) -> None:
                 from None
         return  # damaged: that is what a rebuild is for
     with ledger:
-        live = [c for c in ledger.claims()
+        live = [c for c in ledger.claims(every_region=True)
                 if c.host != ledger.host or pid_alive(c.pid, c.pid_start)]
         if live:
             held = live[0]

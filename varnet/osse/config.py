@@ -15,7 +15,10 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from varnet.config import ConfigError, require
+from varnet.datamodel.grid import Grid
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,13 @@ class GridConfig:
     @property
     def center_lon(self) -> float:
         return 0.5 * (self.lon_min + self.lon_max)
+
+    def grid(self, name: str = "osse") -> Grid:
+        """The product grid of the synthetic ocean (cell centres rounded to 1e-10 degree,
+        so that they print as written in the configuration), all sea."""
+        lat = np.round(self.lat_min + self.resolution_deg * np.arange(self.nlat), 10)
+        lon = np.round(self.lon_min + self.resolution_deg * np.arange(self.nlon), 10)
+        return Grid(lat, lon, name=name)
 
 
 @dataclass(frozen=True)

@@ -82,10 +82,8 @@ class OsseProducts:
 
 def grid_coordinates(config: OsseConfig) -> tuple[np.ndarray, np.ndarray]:
     """Latitudes and longitudes (degrees) of the product grid's cell centres."""
-    g = config.grid
-    lat = np.round(g.lat_min + g.resolution_deg * np.arange(g.nlat), 10)
-    lon = np.round(g.lon_min + g.resolution_deg * np.arange(g.nlon), 10)
-    return lat, lon
+    grid = config.grid.grid()
+    return np.array(grid.lat), np.array(grid.lon)
 
 
 def _quicklook_day(config: OsseConfig) -> dt.date:

@@ -11,12 +11,13 @@ error names the mismatching field.
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from varnet.datamodel.grid import LATTICE_TOLERANCE_DEG, Grid
+from varnet.datamodel.signature import ModelSignature, SignatureError, standard_signature
 from varnet.errors import EXIT_CONFIG, VarnetError
 
 __all__ = [
@@ -121,6 +122,11 @@ class ModelMetadata:
         float32).
     ort_intra_op_threads : int or None
         A thread count ONNX Runtime must use for exact results, or None when any works.
+    signature : dict or None
+        The model's signature (:class:`varnet.datamodel.signature.ModelSignature`, as plain
+        values): the observation kind of each input, the product variable of each output.
+        None for a model exported before signatures: it gets
+        :func:`~varnet.datamodel.signature.standard_signature` (:attr:`model_signature`).
     """
 
     model_id: str
@@ -145,6 +151,7 @@ class ModelMetadata:
     scores: dict[str, float] = field(default_factory=dict)
     precision: str = "float32"
     ort_intra_op_threads: int | None = None
+    signature: dict[str, Any] | None = None
 
     # --- serialisation --------------------------------------------------------------------
 
@@ -221,6 +228,15 @@ class ModelMetadata:
             raise ModelMismatch(path, "spatial_multiple", "must be at least 1")
         if self.precision not in ("float32", "float16"):
             raise ModelMismatch(path, "precision", f"'{self.precision}' is not float32/float16")
+        try:
+            signature = self.model_signature
+        except SignatureError as exc:
+            raise ModelMismatch(path, "signature", str(exc)) from None
+        for key, graph, declared in (("inputs", self.input_names, signature.input_names),
+                                     ("outputs", self.output_names, signature.output_names)):
+            if graph != declared:
+                raise ModelMismatch(path, f"signature.{key}",
+                                    f"names {declared} are not the graph's {key} {graph}")
 
     # --- checks for operations ------------------------------------------------------------
 
@@ -234,16 +250,40 @@ class ModelMetadata:
         """Graph output names, in order."""
         return [s.name for s in self.outputs]
 
+    @property
+    def model_signature(self) -> ModelSignature:
+        """The model's signature: the stored one, or the standard one of its input names for
+        a model exported before signatures.
+
+        Raises
+        ------
+        varnet.datamodel.signature.SignatureError
+            If the stored signature is malformed, or the model has none and its names are not
+            those of the standard contract.
+        """
+        if self.signature is None:
+            return standard_signature(self.input_names, self.output_names)
+        return ModelSignature.from_mapping(self.signature)
+
+    @property
+    def training_grid(self) -> Grid:
+        """The grid the model was trained on (all sea: the lattice and size are what matter).
+
+        Returns
+        -------
+        varnet.datamodel.grid.Grid
+            Named after :attr:`model_id`.
+        """
+        return Grid.from_lattice(self.grid, name=self.model_id)
+
     def require_fit(
         self,
         path: str | os.PathLike[str],
         *,
-        resolution_deg: float | None = None,
-        lat0: float | None = None,
-        lon0: float | None = None,
+        grid: Grid | None = None,
         window_days: int | None = None,
         inputs: list[str] | None = None,
-        tolerance_deg: float = 1e-6,
+        tolerance_deg: float = LATTICE_TOLERANCE_DEG,
     ) -> None:
         """Refuse this model unless it fits what the caller expects.
 
@@ -251,11 +291,10 @@ class ModelMetadata:
         ----------
         path : str or os.PathLike
             The model file (for the message).
-        resolution_deg : float, optional
-            Grid spacing the caller will feed, degrees; must equal the model's.
-        lat0, lon0 : float, optional
-            A cell centre of the caller's grid, degrees; must lie on the model's grid lattice
-            (the model runs on any region of its lattice).
+        grid : varnet.datamodel.grid.Grid, optional
+            The grid the caller will feed: its cells must be cells of the model's grid
+            lattice (same resolution, centres on the lattice; the model runs on any region
+            of its lattice, with any ocean mask).
         window_days : int, optional
             Window length the caller assumes.
         inputs : list of str, optional
@@ -268,21 +307,14 @@ class ModelMetadata:
         ModelMismatch
             Naming the first field that does not fit, with both values.
         """
-        grid = self.grid
-        res = float(grid["resolution_deg"])
-        if resolution_deg is not None and not math.isclose(resolution_deg, res,
-                                                           abs_tol=tolerance_deg):
-            raise ModelMismatch(path, "grid.resolution_deg",
-                                f"model {res} degree, configuration {resolution_deg} degree")
-        for name, value, origin in (("lat0", lat0, grid["lat0"]), ("lon0", lon0, grid["lon0"])):
-            if value is None:
-                continue
-            offset = (value - float(origin)) / res
-            if abs(offset - round(offset)) * res > tolerance_deg:
-                raise ModelMismatch(
-                    path, f"grid.{name}",
-                    f"configuration cell centre {value} is not on the model's grid "
-                    f"({origin} + k x {res} degree)")
+        if grid is not None:
+            lattice = self.grid
+            problem = grid.on_lattice(float(lattice["lat0"]), float(lattice["lon0"]),
+                                      float(lattice["resolution_deg"]), tolerance_deg)
+            if problem is not None:
+                key, _, why = problem.partition(": ")
+                raise ModelMismatch(path, f"grid.{key}", f"the grid '{grid.name}' does not fit "
+                                                         f"the model: {why}")
         if window_days is not None and window_days != self.window_days:
             raise ModelMismatch(path, "window_days",
                                 f"model {self.window_days} days, configuration {window_days}")

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 import varnet
+from varnet.config import ConfigError
+from varnet.datamodel.grid import Grid
+from varnet.errors import InputError
 from varnet.io.atomic import atomic_path
 from varnet.training.config import TrainConfig, config_from_mapping
 from varnet.training.model import DirectInversion, FourDVarNet, Normalisation, build_model
@@ -26,24 +28,13 @@ FORMAT = "varnet-checkpoint"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
-class ModelGridInfo:
-    """The grid a model was trained on (regular, degrees)."""
+class CheckpointError(InputError):
+    """A file given as a checkpoint is missing, not a varnet checkpoint, of an unknown format
+    version, or damaged; the message names it.
 
-    lat0: float
-    lon0: float
-    resolution_deg: float
-    shape: tuple[int, int]
-
-    @classmethod
-    def from_axes(cls, lat: np.ndarray, lon: np.ndarray) -> ModelGridInfo:
-        """From the cell centres of the model grid, degrees."""
-        return cls(float(lat[0]), float(lon[0]), float(lat[1] - lat[0]), (lat.size, lon.size))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain values."""
-        return {"lat0": self.lat0, "lon0": self.lon0, "resolution_deg": self.resolution_deg,
-                "shape": list(self.shape)}
+    Bad input (exit status 2 of ``varnet-train`` and ``varnet-export``); also a
+    :class:`ValueError`, for code that catches that.
+    """
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,8 +47,8 @@ class LoadedModel:
         The network (normalisation inside).
     config : TrainConfig
         The run configuration it was trained with.
-    grid : ModelGridInfo
-        Its training grid.
+    grid : varnet.datamodel.grid.Grid
+        Its training grid (all sea; its lattice is what the checkpoint stores).
     payload : dict
         Everything else stored (epoch, losses, scores).
     path : pathlib.Path
@@ -66,7 +57,7 @@ class LoadedModel:
 
     model: FourDVarNet | DirectInversion
     config: TrainConfig
-    grid: ModelGridInfo
+    grid: Grid
     payload: dict[str, Any]
     path: Path
 
@@ -75,7 +66,7 @@ def save_checkpoint(
     path: Path,
     model: nn.Module,
     config: TrainConfig,
-    grid: ModelGridInfo,
+    grid: Grid,
     extra: dict[str, Any],
 ) -> None:
     """Write a checkpoint atomically (temporary file in the same directory, then rename).
@@ -88,8 +79,8 @@ def save_checkpoint(
         The (unwrapped) model.
     config : TrainConfig
         Run configuration.
-    grid : ModelGridInfo
-        Training grid.
+    grid : varnet.datamodel.grid.Grid
+        Training grid (its lattice and size are stored).
     extra : dict
         Plain values or tensors to store besides (epoch, optimizer state, losses).
     """
@@ -100,7 +91,7 @@ def save_checkpoint(
         "torch_version": str(torch.__version__),
         "config": config.to_mapping(),
         "normalisation": model.stats.as_dict(),
-        "grid": grid.as_dict(),
+        "grid": grid.lattice(),
         "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         **extra,
     }
@@ -113,32 +104,46 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     Raises
     ------
-    ValueError
+    CheckpointError
         If the file is missing, not a varnet checkpoint, or of an unknown format version.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"{path}: checkpoint not found")
+        raise CheckpointError(f"{path}: checkpoint not found")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise ValueError(f"{path}: not a readable checkpoint ({exc})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({exc})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a varnet checkpoint (no format '{FORMAT}')")
+        raise CheckpointError(f"{path}: not a varnet checkpoint (no format '{FORMAT}')")
     if payload.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format version {payload.get('format_version')} "
-                         f"is not supported (expected {FORMAT_VERSION})")
+        raise CheckpointError(f"{path}: checkpoint format version "
+                              f"{payload.get('format_version')} is not supported (expected "
+                              f"{FORMAT_VERSION})")
     return payload
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> LoadedModel:
-    """Rebuild the model of a checkpoint, in evaluation mode, on the CPU."""
+    """Rebuild the model of a checkpoint, in evaluation mode, on the CPU.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, not a varnet checkpoint, of an unknown format version, or
+        lacks its configuration, statistics, grid or weights, or its configuration is not
+        valid.
+    """
     payload = read_checkpoint(path)
-    config = config_from_mapping(payload["config"])
+    missing = [k for k in ("config", "normalisation", "model_state", "grid") if k not in payload]
+    if missing:
+        raise CheckpointError(f"{path}: damaged checkpoint (no {', '.join(missing)})")
+    try:
+        config = config_from_mapping(payload["config"])
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: its configuration is not valid ({exc})") from None
     stats = Normalisation(**payload["normalisation"])
     model = build_model(config.model, config.data.window_days, stats)
     model.load_state_dict(payload["model_state"], strict=True)
     model.eval()
-    g = payload["grid"]
-    grid = ModelGridInfo(g["lat0"], g["lon0"], g["resolution_deg"], tuple(g["shape"]))
+    grid = Grid.from_lattice(payload["grid"], name=Path(path).stem)
     return LoadedModel(model, config, grid, payload, Path(path))

@@ -1,20 +1,28 @@
 """``varnet-train``: train a 4DVarNet or a baseline, and write the paper's score table.
 
+\b
     varnet-train --config configs/demo.toml [--run-dir runs/demo] [--resume]
     varnet-train evaluate RUN_OR_CHECKPOINT [RUN_OR_CHECKPOINT ...] [--osse DIR] [--out DIR]
+
+\b
+Exit status:
+    0  trained, or evaluated
+    1  the training diverged (its loss became infinite or NaN)
+    2  bad configuration, arguments, checkpoint or input: nothing was done
+Errors are one line; an unexpected error (a bug) shows its traceback.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import click
 
-from varnet.config import ConfigError
+from varnet.cli_errors import VarnetGroup
+from varnet.errors import InputError
 
 
 def _setup_logging(quiet: bool) -> None:
@@ -25,13 +33,8 @@ def _setup_logging(quiet: bool) -> None:
     )
 
 
-def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-@click.group(invoke_without_command=True, help=__doc__)
-@click.option("--config", "config_path", type=click.Path(path_type=Path),
+@click.group(cls=VarnetGroup, invoke_without_command=True, help=__doc__)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Training configuration (TOML), e.g. configs/demo.toml.")
 @click.option("--run-dir", type=click.Path(path_type=Path),
               help="Run directory. Default: runs/<name from the configuration>.")
@@ -45,22 +48,16 @@ def main(ctx: click.Context, config_path: Path | None, run_dir: Path | None, res
         return
     if config_path is None:
         click.echo(ctx.get_help())
-        _fail("give --config FILE to train, or a sub-command", 2)
+        raise InputError("give --config FILE to train, or a sub-command")
     _setup_logging(quiet)
     from varnet.training.config import load_config
 
-    try:
-        config = load_config(config_path)
-    except ConfigError as err:
-        _fail(f"configuration {err}", 2)
+    config = load_config(config_path)
     from varnet.training.train import train
 
     run_dir = run_dir or Path("runs") / config.name
     started = time.perf_counter()
-    try:
-        best = train(config, run_dir, resume=resume, progress=not quiet)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
-        _fail(str(err))
+    best = train(config, run_dir, resume=resume, progress=not quiet)
     if os.environ.get("RANK", "0") != "0":
         return  # torchrun: rank 0 reports
     click.echo(f"trained {config.name} in {(time.perf_counter() - started) / 60:.1f} min; "
@@ -87,18 +84,34 @@ def evaluate(runs: tuple[Path, ...], osse: Path | None, out_dir: Path | None, cr
     and of the OI).
     """
     _setup_logging(quiet)
+    _require_device(device)
     from varnet.training.evaluate import evaluate as run_evaluation
     from varnet.training.evaluate import find_checkpoints
 
-    try:
-        checkpoints = [c for r in runs for c in find_checkpoints(r)]
-        first = runs[0] if runs[0].is_dir() else runs[0].parent
-        result = run_evaluation(checkpoints, out_dir or first / "evaluation", osse=osse,
-                                crop_deg=crop_deg, device=device, progress=not quiet)
-    except (ValueError, FileNotFoundError) as err:
-        _fail(str(err))
+    checkpoints = [c for r in runs for c in find_checkpoints(r)]
+    first = runs[0] if runs[0].is_dir() else runs[0].parent
+    result = run_evaluation(checkpoints, out_dir or first / "evaluation", osse=osse,
+                            crop_deg=crop_deg, device=device, progress=not quiet)
     click.echo(result.markdown.read_text())
     click.echo(f"wrote {result.markdown}, {result.csv}, {result.maps}, {result.psd}")
+
+
+def _require_device(device: str) -> None:
+    """Stop on a ``--device`` that torch cannot parse or that this machine lacks.
+
+    Raises
+    ------
+    varnet.errors.InputError
+        Naming ``--device`` (exit status 2).
+    """
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except RuntimeError as exc:  # torch's error for a device string it cannot parse
+        raise InputError(f"--device {device!r}: {exc}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device!r}: torch finds no CUDA device here")
 
 
 if __name__ == "__main__":

@@ -73,6 +73,10 @@ class DataConfig:
         Processes used to prepare the gridded inputs (the OI dominates).
     oi : OIConfig
         The OI first guess (and OI baseline) settings.
+    ocean_mask : str
+        A NetCDF ocean mask on the truth grid (:mod:`varnet.io.ocean_mask`) laid over the
+        synthetic ocean's own land (the truth's missing cells); relative paths are taken
+        from the current directory. Empty (the default): the truth's land only.
     """
 
     osse: str = "demo-output/osse"
@@ -89,6 +93,7 @@ class DataConfig:
     augment_masks: bool = True
     prepare_workers: int = 2
     oi: OIConfig = field(default_factory=OIConfig)
+    ocean_mask: str = ""
 
     def validate(self) -> None:
         """Raise :class:`~varnet.config.ConfigError` naming the first invalid field."""

@@ -18,6 +18,9 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
+from varnet.datamodel.grid import Grid
+from varnet.errors import InputError
+from varnet.inputs import fill_land_for_model
 from varnet.kernels.patches import PatchLayout
 from varnet.training.model import Normalisation
 
@@ -41,6 +44,10 @@ class PeriodArrays:
         Cell centres, degrees.
     days : numpy.ndarray
         datetime64[D] of each day.
+    ocean : numpy.ndarray of bool, shape (lat, lon), optional
+        True on sea cells; None means all sea. With it, the normalisation statistics use sea
+        cells only and every sample carries its patch of it (``"ocean"``), which the training
+        loss uses (:mod:`varnet.training.losses`).
     """
 
     oi: np.ndarray
@@ -52,10 +59,26 @@ class PeriodArrays:
     lat: np.ndarray
     lon: np.ndarray
     days: np.ndarray
+    ocean: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.ocean is not None:
+            ocean = np.asarray(self.ocean)
+            if ocean.dtype != np.bool_ or ocean.shape != (self.lat.size, self.lon.size):
+                raise ValueError(f"ocean must be a bool array of shape (lat, lon) = "
+                                 f"{(self.lat.size, self.lon.size)}, got {ocean.dtype} "
+                                 f"{ocean.shape}")
+            object.__setattr__(self, "ocean", ocean)
 
     @classmethod
     def select(cls, prepared: xr.Dataset, start: dt.date, end: dt.date) -> PeriodArrays:
         """The days ``start`` to ``end`` (inclusive) of a prepared dataset.
+
+        Its ``ocean`` variable (1 on sea, 0 on land; :func:`~varnet.training.prepare.
+        prepare_arrays`) becomes :attr:`ocean` where it has land, and the OI first guess is
+        then 0 on land, as the model takes it in operations
+        (:func:`varnet.inputs.fill_land_for_model`); observations, SST and the truth stay NaN
+        there (the loss leaves land out).
 
         Raises
         ------
@@ -74,8 +97,13 @@ class PeriodArrays:
             )
         arrays = [np.ascontiguousarray(prepared[name].values[keep], dtype=np.float32)
                   for name in INPUT_VARIABLES]
-        return cls(*arrays, lat=prepared["lat"].values.astype(np.float64),
-                   lon=prepared["lon"].values.astype(np.float64), days=days[keep])
+        lat = prepared["lat"].values.astype(np.float64)
+        lon = prepared["lon"].values.astype(np.float64)
+        ocean = None
+        if "ocean" in prepared.variables and not (prepared["ocean"].values == 1).all():
+            ocean = prepared["ocean"].values == 1
+            arrays[0] = fill_land_for_model(arrays[0], Grid(lat, lon, ocean))
+        return cls(*arrays, lat=lat, lon=lon, days=days[keep], ocean=ocean)
 
     @property
     def ndays(self) -> int:
@@ -87,19 +115,29 @@ def normalisation_from(train: PeriodArrays) -> Normalisation:
     """Normalisation statistics of the training period (reference/paper.md section 2.4).
 
     SSH mean and standard deviation of the true SLA; SST mean and standard deviation
-    (NaN-aware); one current scale ``sqrt(E[u^2] + E[v^2])`` with zero mean.
+    (NaN-aware); one current scale ``sqrt(E[u^2] + E[v^2])`` with zero mean. With a sea mask
+    (``train.ocean``), over sea cells only.
+
+    Raises
+    ------
+    varnet.errors.InputError
+        If a field does not vary over the training period (a :class:`ValueError` too).
     """
+    def sea(a: np.ndarray) -> np.ndarray:
+        return a if train.ocean is None else a[:, train.ocean]
+
     def moments(a: np.ndarray) -> tuple[float, float]:
-        a64 = a.astype(np.float64)
+        a64 = sea(a).astype(np.float64)
         return float(np.nanmean(a64)), float(np.nanstd(a64))
 
     ssh_mean, ssh_std = moments(train.ssh)
     sst_mean, sst_std = moments(train.sst)
-    uv_std = float(np.sqrt(np.nanmean(train.u.astype(np.float64) ** 2)
-                           + np.nanmean(train.v.astype(np.float64) ** 2)))
+    uv_std = float(np.sqrt(np.nanmean(sea(train.u).astype(np.float64) ** 2)
+                           + np.nanmean(sea(train.v).astype(np.float64) ** 2)))
     for name, value in (("SSH", ssh_std), ("SST", sst_std), ("current", uv_std)):
         if not (np.isfinite(value) and value > 0):
-            raise ValueError(f"the training period has no {name} variability (std {value})")
+            raise InputError(f"the training period has no {name} variability (std {value}); "
+                             "check data.train and the synthetic ocean's fields")
     return Normalisation(ssh_mean, ssh_std, sst_mean, sst_std, uv_std)
 
 
@@ -119,6 +157,12 @@ class WindowDataset(Dataset):
         Add the mask-swapped copy of every sample (training only).
     seed : int
         Seed of the mask permutation; :meth:`set_epoch` draws a new one each epoch.
+
+    Raises
+    ------
+    varnet.errors.InputError
+        If the period is shorter than ``window`` or the grid smaller than ``patch`` (a
+        :class:`ValueError` too).
     """
 
     def __init__(
@@ -131,8 +175,12 @@ class WindowDataset(Dataset):
         seed: int = 0,
     ) -> None:
         if arrays.ndays < window:
-            raise ValueError(f"a period of {arrays.ndays} days holds no {window}-day window")
+            raise InputError(f"a period of {arrays.ndays} days holds no {window}-day window "
+                             "(data.window_days)")
         ny, nx = arrays.lat.size, arrays.lon.size
+        if patch[0] > ny or patch[1] > nx:
+            raise InputError(f"data.patch {tuple(patch)} is larger than the model grid "
+                             f"({ny}, {nx}) (lat, lon)")
         self.layout = PatchLayout((arrays.ndays, ny, nx), (window, *patch), (1, *stride))
         self.origins = self.layout.origins()
         self.arrays = arrays
@@ -164,4 +212,6 @@ class WindowDataset(Dataset):
             obs = np.where(mask, ssh, np.nan).astype(np.float32)
         sample = {"oi": a.oi[box], "obs": obs, "sst": a.sst[box], "ssh": ssh,
                   "u": a.u[box], "v": a.v[box], "lat": a.lat[box[1]], "lon": a.lon[box[2]]}
+        if a.ocean is not None:
+            sample["ocean"] = a.ocean[box[1], box[2]]
         return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sample.items()}

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from varnet.errors import InputError
+from varnet.io.ocean_mask import read_ocean_mask
 from varnet.io.readers import read_truth
 from varnet.kernels.finite_differences import (
     coriolis_parameter,
@@ -31,9 +33,10 @@ from varnet.scores import (
     plot_psd_scores,
     psd_space_time_score,
     score_table,
+    scored_currents,
     table_markdown,
 )
-from varnet.training.checkpoint import LoadedModel, load_checkpoint
+from varnet.training.checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from varnet.training.data import PeriodArrays
 from varnet.training.prepare import prepare_arrays
 from varnet.training.reconstruct import reconstruct_period
@@ -60,8 +63,8 @@ def find_checkpoints(path: str | os.PathLike[str]) -> list[Path]:
 
     Raises
     ------
-    ValueError
-        If the path holds no checkpoint.
+    varnet.training.checkpoint.CheckpointError
+        If the path holds no checkpoint (a :class:`ValueError` too).
     """
     path = Path(path)
     if path.is_file():
@@ -72,8 +75,8 @@ def find_checkpoints(path: str | os.PathLike[str]) -> list[Path]:
     found += sorted(p / "checkpoints" / "best.pt" for p in path.iterdir()
                     if (p / "checkpoints" / "best.pt").is_file()) if path.is_dir() else []
     if not found:
-        raise ValueError(f"{path}: no checkpoint there (expected a .pt file, a run directory "
-                         "with checkpoints/best.pt, or a directory of those)")
+        raise CheckpointError(f"{path}: no checkpoint there (expected a .pt file, a run "
+                              "directory with checkpoints/best.pt, or a directory of those)")
     return found
 
 
@@ -104,7 +107,7 @@ def arrays_for_test_period(loaded: LoadedModel, osse: Path, progress: bool) -> P
     start, end = d.test[0] - half, d.test[1] + half
     prepared = prepare_arrays(osse, d.coarsen, start, end, d.oi, missions=d.missions or None,
                               sst_level=d.sst_level, workers=d.prepare_workers,
-                              progress=progress)
+                              progress=progress, ocean_mask=d.ocean_mask or None)
     return PeriodArrays.select(prepared, start, end)
 
 
@@ -154,6 +157,7 @@ def evaluate(
     crop_deg: float = 1.0,
     device: str = "cpu",
     progress: bool = True,
+    ocean: np.ndarray | None = None,
 ) -> Evaluation:
     """Score trained models and the geostrophic baselines on the test period.
 
@@ -172,24 +176,37 @@ def evaluate(
         Torch device for the models.
     progress : bool
         Show progress bars.
+    ocean : numpy.ndarray of bool, shape (lat, lon) of the truth grid, optional
+        True on sea cells: every score counts sea only (land rules of :mod:`varnet.scores`),
+        in the table and in the spectral-score figure. Default: the truth's sea (cells whose
+        SSH is ever defined) and the first model's ``data.ocean_mask``; an all-sea mask is
+        the open-ocean table, unchanged.
 
     Returns
     -------
     Evaluation
         The table and the paths written.
+
+    Raises
+    ------
+    varnet.errors.InputError
+        If there is no checkpoint, two are the same method, or their test periods differ (a
+        :class:`ValueError` too); :class:`~varnet.training.checkpoint.CheckpointError` for a
+        file that is not a checkpoint, :class:`~varnet.io.readers.InputFileError` for a
+        truth file that cannot be read.
     """
     if not checkpoints:
-        raise ValueError("no checkpoint to evaluate")
+        raise InputError("no checkpoint to evaluate")
     torch.set_flush_denormal(True)  # see varnet.training.train.runtime_for
     models = [load_checkpoint(p) for p in checkpoints]
     names = [method_name(m) for m in models]
     if len(set(names)) != len(names):
-        raise ValueError(f"two checkpoints are the same method ({', '.join(names)}); give one "
+        raise InputError(f"two checkpoints are the same method ({', '.join(names)}); give one "
                          "checkpoint per method")
     test = models[0].config.data.test
     for m in models[1:]:
         if m.config.data.test != test:
-            raise ValueError(f"{m.path}: test period {m.config.data.test} differs from "
+            raise InputError(f"{m.path}: test period {m.config.data.test} differs from "
                              f"{models[0].path}'s {test}")
     osse = Path(osse or models[0].config.data.osse)
     truth_ds = read_truth(osse / "truth.nc")
@@ -200,6 +217,11 @@ def evaluate(
     inner = (slice(None), slice(n_crop, lat.size - n_crop), slice(n_crop, lon.size - n_crop))
     mdt = truth["mdt"].values if truth["mdt"].ndim == 2 else truth["mdt"].values[0]
     true_ssh, true_u, true_v = (truth[k].values.astype(np.float64) for k in ("ssh", "u", "v"))
+    if ocean is None:
+        ocean = np.isfinite(true_ssh).any(axis=0)
+        if models[0].config.data.ocean_mask:
+            ocean &= read_ocean_mask(models[0].config.data.ocean_mask, lat, lon)
+        ocean = None if ocean.all() else ocean
     time_days = (days - days[0]).astype(np.float64)
 
     fields: dict[str, Fields] = {TRUE_GEOSTROPHY: Fields(ssh=true_ssh[inner])}
@@ -229,7 +251,8 @@ def evaluate(
             maps[name] = (ssh[mid], u[mid], v[mid])
     ordered = {k: fields[k] for k in ROW_ORDER if k in fields}
     t_fields = Fields(ssh=true_ssh[inner], u=true_u[inner], v=true_v[inner])
-    table = score_table(t_fields, ordered, lat[inner[1]], lon[inner[2]], time_days)
+    sea = None if ocean is None else np.asarray(ocean)[inner[1:]]
+    table = score_table(t_fields, ordered, lat[inner[1]], lon[inner[2]], time_days, ocean=sea)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     md_path, csv_path = out_dir / "scores.md", out_dir / "scores.csv"
@@ -242,13 +265,9 @@ def evaluate(
     psd_path = out_dir / "psd_scores_u.png"
     psd = {}
     for name, f in ordered.items():
-        u_rec = f.u if f.u is not None else _geostrophic_u(f.ssh, lat[inner[1]], lon[inner[2]])
-        psd[name] = psd_space_time_score(u_rec, true_u[inner], time_days, lon[inner[2]])
+        u_rec, _, u_sea = scored_currents(f, lat[inner[1]], lon[inner[2]], ocean=sea)
+        psd[name] = psd_space_time_score(u_rec, true_u[inner], time_days, lon[inner[2]],
+                                         ocean=u_sea)
     plot_psd_scores(psd, psd_path)
     return Evaluation(table, md_path, csv_path, maps_path, psd_path)
 
-
-def _geostrophic_u(ssh: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    from varnet.kernels.paper_derivatives import paper_geostrophy
-
-    return paper_geostrophy(ssh, lat, lon, sigma=0.0)[0]

@@ -29,9 +29,9 @@ from tqdm import tqdm
 
 from varnet import __version__
 from varnet.config import positive_int
+from varnet.datamodel.grid import Grid, block_mean
+from varnet.errors import InputError, MissingPathError
 from varnet.inputs import (
-    ModelGrid,
-    block_mean,
     find_input_files,
     gridded_ssh_observations,
     oi_first_guess,
@@ -39,6 +39,7 @@ from varnet.inputs import (
     sst_on_grid,
 )
 from varnet.io.names import parse_alongtrack_filename
+from varnet.io.ocean_mask import read_ocean_mask
 from varnet.io.readers import read_sst, read_truth
 from varnet.kernels.oi import OIConfig
 
@@ -47,7 +48,7 @@ __all__ = ["PREPARED_VARIABLES", "prepare_arrays"]
 log = logging.getLogger(__name__)
 
 #: Bump when the computation changes, so that older cache files are no longer used.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _TIME_UNITS = "days since 1950-01-01 00:00:00"
 _SST_LEVELS = ("L4", "L3S", "L3C", "L3U")
 
@@ -100,7 +101,7 @@ def _read_cache(path: Path, key: str) -> xr.Dataset:
     with xr.open_dataset(path) as ds:
         if ds.attrs.get("prepare_key") != key:
             raise ValueError(f"its prepare_key {ds.attrs.get('prepare_key')!r} is not {key!r}")
-        missing = [n for n in (*PREPARED_VARIABLES, "mdt") if n not in ds.variables]
+        missing = [n for n in (*PREPARED_VARIABLES, "mdt", "ocean") if n not in ds.variables]
         if missing:
             raise ValueError(f"it lacks the variable(s) {', '.join(missing)}")
         return ds.load()
@@ -141,11 +142,12 @@ def prepare_arrays(
     workers: int = 1,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    ocean_mask: str | os.PathLike[str] | None = None,
 ) -> xr.Dataset:
     """Daily model inputs and truth on the model grid, from a synthetic ocean's folder.
 
     The model grid is the grid of ``<osse_dir>/truth.nc`` coarsened by ``coarsen``
-    (:meth:`varnet.inputs.ModelGrid.coarsened`). For every day from ``start`` to ``end``:
+    (:meth:`varnet.datamodel.grid.Grid.coarsened`). For every day from ``start`` to ``end``:
 
     - ``obs``: daily cell mean of along-track SLA (:func:`varnet.inputs.gridded_ssh_observations`);
     - ``oi``, ``oi_error_variance``: optimal interpolation at 12:00 UTC
@@ -160,6 +162,12 @@ def prepare_arrays(
     A day without an SST file has ``sst`` NaN, a day without any along-track file of the
     selected missions has ``obs`` NaN (its OI still uses the neighbouring days); both counts
     are logged as warnings and stored as attributes.
+
+    Land: a cell of the truth grid is land where the truth's ``sla`` is missing on every
+    day of the period, or where ``ocean_mask`` says land; a model cell is sea where at least
+    half of its truth cells are (:meth:`~varnet.datamodel.grid.Grid.coarsened`). Every field
+    is NaN on land (along-track points on land are not used: :func:`varnet.inputs.sea_points`),
+    and ``ocean`` (lat, lon) holds the mask.
 
     Caching: the dataset is stored in ``cache_dir`` as ``prepared_<hash>.nc``, the hash
     covering every argument that changes the result (``osse_dir``, ``coarsen``, the period,
@@ -191,12 +199,16 @@ def prepare_arrays(
         Cache folder (created if needed); default ``<osse_dir>/prepared``.
     progress : bool, optional
         Show progress bars.
+    ocean_mask : str or os.PathLike, optional
+        NetCDF ocean mask on the truth grid (:func:`varnet.io.ocean_mask.read_ocean_mask`)
+        laid over the truth's own land.
 
     Returns
     -------
     xarray.Dataset
         In memory. Variables of :data:`PREPARED_VARIABLES`, float32 (time, lat, lon), and
-        ``mdt`` float32 (lat, lon), m; coordinates ``time`` (datetime64, 12:00 UTC of each
+        ``mdt`` float32 (lat, lon), m, and ``ocean`` int8 (lat, lon), 1 on sea and 0 on
+        land; coordinates ``time`` (datetime64, 12:00 UTC of each
         day), ``lat``, ``lon`` (cell centres, degrees); attributes ``coarsen``,
         ``resolution_deg`` (latitude and longitude steps of the model grid), ``oi_<field>``
         for each OI parameter, ``missions`` (comma separated), ``sst_level``,
@@ -206,26 +218,30 @@ def prepare_arrays(
     Raises
     ------
     ValueError
-        If an argument is invalid, a requested mission has no file, or a day of the period is
-        not in the truth (the message names the dates).
-    FileNotFoundError
-        If ``osse_dir`` or its ``truth.nc`` does not exist.
+        If an argument is invalid.
+    varnet.errors.InputError
+        If a requested mission has no file, a day of the period is not in the truth (the
+        message names the dates), or ``coarsen`` does not divide the truth's grid; a
+        :class:`ValueError` too.
+    varnet.errors.MissingPathError
+        If ``osse_dir`` or its ``truth.nc`` does not exist; a :class:`FileNotFoundError` too.
     varnet.io.readers.InputFileError
-        If the truth or an observation file cannot be used (the message names the file).
+        If the truth, an observation file or the ocean mask cannot be used (the message
+        names the file).
     """
     _check_arguments(coarsen, start, end, oi, missions, sst_level, workers)
     root = Path(osse_dir)
     truth_path = root / "truth.nc"
     if not truth_path.is_file():
-        raise FileNotFoundError(f"{truth_path}: no truth file; generate the synthetic ocean "
-                                f"first (varnet-osse generate --out {root})")
+        raise MissingPathError(f"{truth_path}: no truth file; generate the synthetic ocean "
+                               f"first (varnet-osse generate --out {root})")
     files = find_input_files(root, sst_levels=(sst_level,))
     if missions is None:
         used = files.missions
     else:
         unknown = sorted(set(missions) - set(files.missions))
         if unknown:
-            raise ValueError(f"missions: no along-track file of {', '.join(unknown)} under "
+            raise InputError(f"missions: no along-track file of {', '.join(unknown)} under "
                              f"{root}; found {', '.join(files.missions) or 'none'}")
         used = sorted(set(missions))
 
@@ -243,6 +259,9 @@ def prepare_arrays(
         "files": [_fingerprint(p, root) for p in (truth_path, *track_paths,
                                                   *sst_paths.values())],
     }
+    if ocean_mask is not None:
+        mask = Path(ocean_mask).resolve()
+        settings["ocean_mask"] = [str(mask), *_fingerprint(mask, mask.parent)[1:]]
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(cache_dir) if cache_dir is not None else root / "prepared"
     cache.mkdir(parents=True, exist_ok=True)
@@ -257,7 +276,7 @@ def prepare_arrays(
             return ds
 
     ds = _compute(root, truth_path, coarsen, days, oi, used, sst_level, track_paths,
-                  sst_paths, workers, progress)
+                  sst_paths, workers, progress, ocean_mask)
     ds.attrs["prepare_key"] = key
     _write_atomically(ds, path)
     log.info("prepared arrays cached in %s", path)
@@ -266,7 +285,8 @@ def prepare_arrays(
 
 def _compute(root: Path, truth_path: Path, coarsen: int, days: list[dt.date], oi: OIConfig,
              missions: list[str], sst_level: str, track_paths: list[Path],
-             sst_paths: dict[dt.date, Path], workers: int, progress: bool) -> xr.Dataset:
+             sst_paths: dict[dt.date, Path], workers: int, progress: bool,
+             ocean_mask: str | os.PathLike[str] | None) -> xr.Dataset:
     """The dataset of :func:`prepare_arrays`, without the cache key."""
     noon = np.array([np.datetime64(d, "ns") + np.timedelta64(12, "h") for d in days])
     with read_truth(truth_path) as truth:
@@ -275,16 +295,25 @@ def _compute(root: Path, truth_path: Path, coarsen: int, days: list[dt.date], oi
         if absent:
             covers = (f"{have[0].astype('datetime64[D]')} to {have[-1].astype('datetime64[D]')}"
                       if have.size else "no day")
-            raise ValueError(
+            raise InputError(
                 f"{len(absent)} day(s) of the period {days[0]} to {days[-1]} are not in the "
                 f"truth {truth_path} (which covers {covers} at 12:00 UTC): "
                 f"{', '.join(d.isoformat() for d in absent[:5])}"
                 f"{', ...' if len(absent) > 5 else ''}")
-        grid = ModelGrid.coarsened(truth["lat"].values, truth["lon"].values, coarsen)
         picked = truth.sel(time=noon)
-        fields = {f"{name}_true": block_mean(picked[name].values, coarsen).astype(np.float32)
+        fine_ocean = np.isfinite(picked["sla"].values).any(axis=0)
+        if ocean_mask is not None:
+            fine_ocean &= read_ocean_mask(ocean_mask, truth["lat"].values, truth["lon"].values)
+        fine = Grid(truth["lat"].values, truth["lon"].values, fine_ocean, name=root.name)
+        try:
+            grid = fine.coarsened(coarsen)
+        except ValueError as exc:  # the truth's grid is not a whole number of blocks
+            raise InputError(f"coarsen: {exc}") from None
+        fields = {f"{name}_true": grid.mask_land(
+            block_mean(fine.mask_land(picked[name].values), coarsen).astype(np.float32))
                   for name in ("sla", "u", "v")}
-        mdt = block_mean(truth["mdt"].values, coarsen).astype(np.float32)
+        mdt = grid.mask_land(block_mean(fine.mask_land(truth["mdt"].values), coarsen)
+                             .astype(np.float32))
 
     track = read_alongtrack_files(track_paths)
     fields["obs"] = gridded_ssh_observations(track, grid, days[0], len(days))
@@ -312,6 +341,9 @@ def _compute(root: Path, truth_path: Path, coarsen: int, days: list[dt.date], oi
     data_vars["mdt"] = (("lat", "lon"), mdt, {
         "units": "m", "long_name": "mean dynamic topography, block mean",
         "standard_name": "sea_surface_height_above_geoid"})
+    data_vars["ocean"] = (("lat", "lon"), grid.ocean.astype(np.int8), {
+        "long_name": "ocean mask of the model grid", "flag_values": np.array([0, 1], np.int8),
+        "flag_meanings": "land sea"})
     coords = {
         "time": ("time", noon, {"standard_name": "time", "axis": "T"}),
         "lat": ("lat", grid.lat, {"units": "degrees_north", "standard_name": "latitude",

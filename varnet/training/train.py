@@ -32,20 +32,34 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
-from varnet.config import dump_toml
+from varnet.config import ConfigError, dump_toml
+from varnet.datamodel.grid import Grid
+from varnet.errors import EXIT_ATTENTION, InputError, VarnetError
 from varnet.kernels.patches import patch_weight
 from varnet.training.checkpoint import (
-    ModelGridInfo,
     read_checkpoint,
     save_checkpoint,
 )
 from varnet.training.config import TrainConfig
 from varnet.training.data import PeriodArrays, WindowDataset, normalisation_from
+from varnet.training.losses import sea_mask
 from varnet.training.model import build_model
 from varnet.training.objective import BatchLoss, Objective
 from varnet.training.prepare import prepare_arrays
 
 log = logging.getLogger("varnet.training")
+
+
+class TrainingDiverged(VarnetError, FloatingPointError):
+    """The training loss became infinite or NaN: the run stopped (its directory keeps the
+    epochs done so far).
+
+    ``varnet-train`` stops on it with exit status 1; also a :class:`FloatingPointError`, for
+    code that catches that.
+    """
+
+    exit_code = EXIT_ATTENTION
+    what = "training diverged"
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,7 @@ def runtime_for(device_setting: str, threads: int) -> Runtime:
         torch.set_num_threads(threads)
     cuda = torch.cuda.is_available() and device_setting in ("auto", "cuda")
     if device_setting == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("optim.device = 'cuda' but torch finds no CUDA device")
+        raise ConfigError("optim.device", "'cuda', but torch finds no CUDA device here")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if world > 1:
@@ -107,6 +121,7 @@ def prepared_periods(config: TrainConfig, progress: bool) -> dict[str, PeriodArr
     prepared = prepare_arrays(
         Path(d.osse), d.coarsen, start, end, d.oi, missions=d.missions or None,
         sst_level=d.sst_level, workers=d.prepare_workers, progress=progress,
+        ocean_mask=d.ocean_mask or None,
     )
     half = dt.timedelta(days=d.window_days // 2)
     return {
@@ -130,7 +145,8 @@ def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Adam:
 
 
 def _validate(objective: Objective, loader: DataLoader, device: torch.device) -> dict[str, float]:
-    """Mean last-block loss, and centre-day tau_uv (%) and mu (SSH) over the weighted cells."""
+    """Mean last-block loss, and centre-day tau_uv (%) and mu (SSH) over the weighted cells
+    (and sea cells, when batches carry a sea mask ``"ocean"``)."""
     objective.eval()
     losses, err_uv, ref_uv, err_ssh, ref_ssh = [], 0.0, 0.0, 0.0, 0.0
     model = objective.model
@@ -140,8 +156,19 @@ def _validate(objective: Objective, loader: DataLoader, device: torch.device) ->
         with torch.no_grad():
             losses.append(objective(batch).last_block)
             ssh, u, v = model(batch["oi"], batch["obs"], batch["sst"] if model.use_sst else None)
-        w = (objective.weight[centre] > 0).to(ssh.dtype)
         c = (slice(None), centre)
+        if "ocean" in batch:  # where(), not a product: land may hold NaN
+            keep = (objective.weight[centre] > 0) & sea_mask(batch["ocean"])[:, 0]
+
+            def total(x: torch.Tensor, keep: torch.Tensor = keep) -> float:
+                return float(torch.where(keep, x, 0.0).sum())
+
+            err_uv += total((u[c] - batch["u"][c]) ** 2 + (v[c] - batch["v"][c]) ** 2)
+            ref_uv += total(batch["u"][c] ** 2 + batch["v"][c] ** 2)
+            err_ssh += total((ssh[c] - batch["ssh"][c]) ** 2)
+            ref_ssh += total(batch["ssh"][c] ** 2)
+            continue
+        w = (objective.weight[centre] > 0).to(ssh.dtype)
         err_uv += float(((u[c] - batch["u"][c]) ** 2 * w + (v[c] - batch["v"][c]) ** 2 * w).sum())
         ref_uv += float((batch["u"][c] ** 2 * w + batch["v"][c] ** 2 * w).sum())
         err_ssh += float(((ssh[c] - batch["ssh"][c]) ** 2 * w).sum())
@@ -233,7 +260,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     ckpt_dir = run_dir / "checkpoints"
     last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
     if not resume and (run_dir / "log.csv").exists():
-        raise ValueError(f"{run_dir} already holds a run (log.csv); continue it with --resume "
+        raise InputError(f"{run_dir} already holds a run (log.csv); continue it with --resume "
                          "or give another --run-dir")
     show = progress and rt.is_main
 
@@ -244,7 +271,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
         torch_dist.barrier()
     stats = normalisation_from(periods["train"])
     d = config.data
-    grid = ModelGridInfo.from_axes(periods["train"].lat, periods["train"].lon)
+    grid = Grid(periods["train"].lat, periods["train"].lon, name=config.name)
     train_set = WindowDataset(periods["train"], d.window_days, d.patch, d.stride,
                               augment=d.augment_masks, seed=config.optim.seed)
     val_set = WindowDataset(periods["validation"], d.window_days, d.patch, d.stride)
@@ -257,7 +284,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
     if resume and last_path.exists():
         payload = read_checkpoint(last_path)
         if payload.get("resume_hash") != config.resume_digest():
-            raise ValueError(f"{last_path}: was written by a different configuration (only "
+            raise InputError(f"{last_path}: was written by a different configuration (only "
                              "optim.epochs and optim.max_minutes may change on --resume); "
                              "start a new run directory instead")
         model.load_state_dict(payload["model_state"])
@@ -302,8 +329,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False,
             optimizer.step()
             value = float(result.total.detach())
             if not math.isfinite(value):
-                raise FloatingPointError(f"epoch {epoch + 1}: the training loss became {value}; "
-                                         "lower optim.lr or check the inputs")
+                raise TrainingDiverged(f"epoch {epoch + 1}: the training loss became {value}; "
+                                       "lower optim.lr or check the inputs")
             count += 1
             for k, v in {"train_loss": value, **result.terms}.items():
                 sums[k] = sums.get(k, 0.0) + v
