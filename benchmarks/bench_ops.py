@@ -441,7 +441,7 @@ def synthetic_inputs(days: list[dt.date], shape: tuple[int, int], seed: int = 0
                           truth + rng.normal(0, 0.01, shape).astype(np.float32), np.nan)
         sst[t] = 291.0 + gradient + smooth(t, 1.0, 5)
         sst[t][rng.random(shape, dtype=np.float32) < 0.3] = np.nan
-    return ProductInputs(days=days, oi=oi, obs=obs, sst=sst, files=[],
+    return ProductInputs(days=days, fields={"oi": oi, "obs": obs, "sst": sst}, files=[],
                          days_without_observations=[], days_without_sst=[])
 
 
@@ -462,7 +462,7 @@ def child_stream(n: int) -> dict[str, float]:
             "rss_before": before, "peak_setup": peak_setup, "peak": peak_rss_mib(),
             "peak_reset": float(reset), "ru_maxrss": resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "inputs_mib": 3 * inputs.oi.nbytes / 2**20, "finite": finite}
+            "inputs_mib": 3 * inputs.fields["oi"].nbytes / 2**20, "finite": finite}
 
 
 def child_day(toml: str) -> dict[str, float]:

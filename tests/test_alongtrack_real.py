@@ -17,7 +17,7 @@ import netCDF4
 import numpy as np
 import pytest
 
-from varnet.inputs import find_input_files, read_alongtrack_files
+from varnet.datamodel.files import find_input_files, read_alongtrack_files
 from varnet.io.missions import MISSIONS, mission_from_platform, platform_name
 from varnet.io.names import (
     alongtrack_filename,

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from varnet.datamodel.grid import Grid
-from varnet.inputs import (
-    fill_land_for_model,
+from varnet.datamodel.gridding import (
     gridded_ssh_observations,
     oi_first_guess,
     sea_points,
@@ -186,9 +185,17 @@ def test_the_oi_makes_no_estimate_on_land_and_uses_no_land_point(land_mask):
     # the sea cells are the OI of the sea points on an open grid, bit for bit
     open_oi, _ = oi_first_guess(sea_points(track, _grid(ocean)), _grid(), days, config)
     np.testing.assert_array_equal(land_oi[:, ocean], open_oi[:, ocean])
-    filled = fill_land_for_model(land_oi, _grid(ocean))
-    assert (filled[:, ~ocean] == 0).all() and np.isnan(land_oi[:, ~ocean]).all()
-    assert fill_land_for_model(open_oi, _grid()) is open_oi
+    # as the model takes it (the one assembler): the first guess 0 on land, the rest NaN
+    from varnet.datamodel.assemble import assemble_inputs
+    from varnet.datamodel.kinds import GriddingOptions
+    from varnet.datamodel.signature import STANDARD_INPUTS
+
+    model = assemble_inputs([STANDARD_INPUTS["oi"], STANDARD_INPUTS["obs"]],
+                            {"alongtrack": [track]}, _grid(ocean), days,
+                            GriddingOptions(oi=config), also=[("alongtrack", "oi_error_variance")])
+    assert (model["oi"][:, ~ocean] == 0).all() and np.isnan(model["obs"][:, ~ocean]).all()
+    np.testing.assert_array_equal(model["oi"][:, ocean], land_oi[:, ocean])
+    assert np.isnan(model["oi_error_variance"][:, ~ocean]).all()
 
 
 def test_the_oi_kernel_skips_blocks_of_land_only():

@@ -1,4 +1,5 @@
-"""Tests of varnet.inputs against references written here (plain loops, numpy reshapes)."""
+"""Tests of the file index and the gridding (varnet.datamodel.files, .gridding) against
+references written here (plain loops, numpy reshapes)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,9 @@ import warnings
 import numpy as np
 import pytest
 
+from varnet.datamodel.files import InputFiles, find_input_files, read_alongtrack_files
 from varnet.datamodel.grid import Grid, block_mean
-from varnet.inputs import (
-    InputFiles,
-    find_input_files,
-    gridded_ssh_observations,
-    oi_first_guess,
-    read_alongtrack_files,
-    sst_on_grid,
-)
+from varnet.datamodel.gridding import gridded_ssh_observations, oi_first_guess, sst_on_grid
 from varnet.io.names import alongtrack_filename, ghrsst_filename, parse_alongtrack_filename
 from varnet.io.readers import InputFileError, SstField, read_alongtrack, read_sst
 from varnet.kernels.oi import OIConfig, optimal_interpolation
@@ -162,7 +157,7 @@ def test_find_input_files_warns_about_identical_candidates(tmp_path, tiny_ocean,
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         shutil.copy(src, tmp_path / sub / src.name)
-    with caplog.at_level(logging.WARNING, logger="varnet.inputs"):
+    with caplog.at_level(logging.WARNING, logger="varnet.datamodel.files"):
         found = find_input_files(tmp_path)
     assert list(found.alongtrack.values()) == [[tmp_path / "a" / src.name]]
     assert "same production" in caplog.text
@@ -311,7 +306,8 @@ def test_oi_refuses_bad_days_and_workers(track, grid):
         oi_first_guess(track, grid, [START], CHEAP_OI, workers=0)
 
 
-def test_inputs_import_without_torch():
-    code = "import sys, varnet.inputs; assert 'torch' not in sys.modules, 'torch was imported'"
+def test_the_data_model_imports_without_torch():
+    code = ("import sys, varnet.datamodel.files, varnet.datamodel.assemble; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

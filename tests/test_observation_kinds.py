@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import varnet.inputs
 from varnet.datamodel import gridding
 from varnet.datamodel import kinds as observation_kinds
+from varnet.datamodel.files import find_input_files, read_alongtrack_files
 from varnet.datamodel.grid import Grid
 from varnet.datamodel.kinds import (
     GriddingOptions,
@@ -31,7 +31,6 @@ from varnet.datamodel.kinds import (
 )
 from varnet.datamodel.kinds.alongtrack import AlongTrackKind
 from varnet.datamodel.kinds.ghrsst import GhrsstKind
-from varnet.inputs import find_input_files
 from varnet.io.names import alongtrack_filename, ghrsst_filename
 from varnet.io.readers import InputFileError, read_alongtrack, read_sst
 from varnet.io.writers import write_alongtrack
@@ -375,7 +374,7 @@ def test_find_input_files_warns_about_identical_sst_candidates(tmp_path, tiny_oc
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
         shutil.copy(tiny_ocean.sst_l4[0], tmp_path / sub / tiny_ocean.sst_l4[0].name)
-    with caplog.at_level(logging.WARNING, logger="varnet.inputs"):
+    with caplog.at_level(logging.WARNING, logger="varnet.datamodel.files"):
         found = find_input_files(tmp_path)
     assert list(found.sst.values()) == [tmp_path / "a" / tiny_ocean.sst_l4[0].name]
     assert f"two L4 SST files for {START}: using {tmp_path / 'a'}" in caplog.text
@@ -383,12 +382,6 @@ def test_find_input_files_warns_about_identical_sst_candidates(tmp_path, tiny_oc
 
 # --------------------------------------------------------------------------------------------
 # reading and gridding: the kinds call the shared gridding, bit for bit
-
-
-def test_varnet_inputs_exports_the_gridding_the_kinds_call():
-    for name in ("gridded_ssh_observations", "oi_first_guess", "sst_on_grid", "sea_points",
-                 "fill_land_for_model", "OI_EPOCH"):
-        assert getattr(varnet.inputs, name) is getattr(gridding, name)
 
 
 def test_the_kinds_grid_exactly_as_the_shared_functions(tiny_ocean):
@@ -399,7 +392,7 @@ def test_the_kinds_grid_exactly_as_the_shared_functions(tiny_ocean):
     alongtrack = observation_kinds.get("alongtrack")
     paths = files.alongtrack_paths([START + dt.timedelta(days=k) for k in range(2, 7)])
     got = alongtrack.model_inputs(paths, grid, days, gridding=GriddingOptions(oi=CHEAP_OI))
-    track = varnet.inputs.read_alongtrack_files(paths)
+    track = read_alongtrack_files(paths)
     np.testing.assert_array_equal(got["obs"], gridding.gridded_ssh_observations(
         track, grid, days[0], len(days)))
     oi, variance = gridding.oi_first_guess(track, grid, days, CHEAP_OI)

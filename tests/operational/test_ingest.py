@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from varnet.config import ConfigError, dump_toml
-from varnet.inputs import find_input_files
+from varnet.datamodel.files import find_input_files
 from varnet.io import atomic as atomic_module
 from varnet.io.atomic import NoSpaceError, atomic_dataset, atomic_path
 from varnet.io.names import alongtrack_filename, ghrsst_filename

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from varnet.config import ConfigError, dump_toml
+from varnet.datamodel.files import read_alongtrack_files
 from varnet.datamodel.grid import Grid, block_mean
-from varnet.inputs import read_alongtrack_files
 from varnet.io.names import parse_alongtrack_filename
 from varnet.io.readers import AlongTrack, read_truth
 from varnet.operational.config import load_ops_config
@@ -280,8 +280,8 @@ def test_a_product_without_mdt_says_why():
 
     def inputs(cells):
         empty = np.zeros((1, 2, 2), np.float32)
-        return ProductInputs([dt.date(2012, 10, 15)], empty, empty, empty, [], [], [],
-                             track_mdt=cells)
+        return ProductInputs([dt.date(2012, 10, 15)], {"oi": empty, "obs": empty, "sst": empty},
+                             [], [], [], track_mdt=cells)
 
     assert _no_mdt(inputs(None)) == NO_MDT
     two = track_mdt_cells(_track([35.0, 36.0], [-63.0, -62.0], [0.1, 0.2]), LAT, LON)

@@ -454,7 +454,7 @@ def test_operations_grid_their_inputs_exactly_as_training_prepares_them(made, pr
         inputs = build_inputs(ledger, producer.grid, producer.model.metadata, DAY)
     assert inputs.days == days(DAY - dt.timedelta(1), DAY + dt.timedelta(1))
     for name in ("oi", "obs", "sst"):
-        np.testing.assert_allclose(getattr(inputs, name), prepared[name].values, rtol=0,
+        np.testing.assert_allclose(inputs.fields[name], prepared[name].values, rtol=0,
                                    atol=1e-6, err_msg=name)  # NaN where the other has NaN
 
 

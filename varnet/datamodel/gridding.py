@@ -4,8 +4,8 @@ operations, which the observation kinds (:mod:`varnet.datamodel.kinds`) call.
 - :func:`sea_points` drops the along-track points in land cells;
 - :func:`gridded_ssh_observations` bins along-track SLA into daily cell means;
 - :func:`oi_first_guess` maps the along-track SLA by optimal interpolation (the DUACS-like
-  baseline and first guess), in parallel over days; :func:`fill_land_for_model` gives it to
-  the model (0 on land);
+  baseline and first guess), in parallel over days; :func:`cached_oi_first_guess` keeps the
+  days it mapped;
 - :func:`sst_on_grid` moves one day of SST onto the model grid (cell mean of the finer
   source pixels, or bilinear interpolation of a coarser source).
 
@@ -19,8 +19,6 @@ given to the OI (:func:`sea_points`); points outside the grid are kept, as the O
 observations around the region. Every gridded output is NaN on land: observations, SST and the
 OI, which makes no estimate there. On an open-ocean grid nothing changes.
 
-These functions were :mod:`varnet.inputs`'s, which still exports them.
-
 No torch here: operations hosts import this module.
 """
 
@@ -28,10 +26,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import itertools
 import math
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -41,13 +41,14 @@ from tqdm import tqdm
 
 from varnet.config import positive_int
 from varnet.datamodel.grid import Grid
+from varnet.io.atomic import atomic_path
 from varnet.io.readers import AlongTrack, SstField
 from varnet.kernels.binning import cell_indices, grid_alongtrack, grid_daily
 from varnet.kernels.oi import OIConfig, optimal_interpolation
 
 __all__ = [
     "OI_EPOCH",
-    "fill_land_for_model",
+    "cached_oi_first_guess",
     "gridded_ssh_observations",
     "oi_first_guess",
     "sea_points",
@@ -101,29 +102,6 @@ def sea_points(track: AlongTrack, grid: Grid) -> AlongTrack:
         track, mission=track.mission[keep], time=track.time[keep],
         longitude=track.longitude[keep], latitude=track.latitude[keep], sla=track.sla[keep],
         mdt=None if track.mdt is None else track.mdt[keep])
-
-
-def fill_land_for_model(oi: NDArray[np.floating], grid: Grid) -> NDArray[np.floating]:
-    """The OI first guess as the model takes it: 0 on land, where the OI made no estimate.
-
-    The model sees land only through its inputs: a first guess of 0 m (the anomaly's mean)
-    and no observation nor SST (NaN, as off the tracks or under a cloud). Its outputs on land
-    are then set to NaN by whoever writes them. On an open-ocean grid this returns ``oi``.
-
-    Parameters
-    ----------
-    oi : numpy.ndarray of float, shape (..., ny, nx)
-        OI sea level anomaly, m, NaN on land.
-    grid : Grid
-        The grid and its ocean mask.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``oi`` itself on an open-ocean grid, else a copy with 0 on land.
-    """
-    _check_grid(grid)
-    return oi if grid.open_ocean else grid.mask_land(oi, fill=0.0)
 
 
 def gridded_ssh_observations(
@@ -352,3 +330,77 @@ def _store(where: slice, result: tuple[NDArray[np.float64], NDArray[np.float64] 
     estimate[where] = result[0]
     if variance is not None:
         variance[where] = result[1]
+
+
+def _oi_day_keys(track: AlongTrack, grid: Grid, days: Sequence[dt.date],
+                 config: OIConfig) -> list[str]:
+    """For each day, a hash of everything its OI depends on: the sea points within its reach
+    (the super-observation bins :func:`oi_first_guess` gives a one-day task), the grid and its
+    mask, the OI parameters and the format of this cache."""
+    track = sea_points(track, grid)
+    obs_bin = np.floor(_days_since_epoch(track.time) / config.superob_days)
+    reach = config.cutoff * config.time_scale_days
+    keys = []
+    for day in days:
+        t_out = (day - OI_EPOCH).days + 0.5
+        keep = ((obs_bin >= math.floor((t_out - reach) / config.superob_days))
+                & (obs_bin <= math.floor((t_out + reach) / config.superob_days)))
+        digest = hashlib.sha256(f"oi-v2 {day} {config!r}".encode())
+        for array in (grid.lat, grid.lon, np.packbits(grid.ocean), track.time[keep],
+                      track.latitude[keep], track.longitude[keep], track.sla[keep]):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        keys.append(digest.hexdigest()[:20])
+    return keys
+
+
+def cached_oi_first_guess(track: AlongTrack, grid: Grid, days: Sequence[dt.date],
+                          config: OIConfig, cache: Path, threads: int = 1
+                          ) -> NDArray[np.float32]:
+    """The OI first guess of ``days`` (:func:`oi_first_guess`), mapping only the days not
+    already in ``cache``.
+
+    The OI of one day depends only on the observations within its reach (and the grid and
+    the parameters), not on the other days mapped with it, so it is stored per day under a key
+    hashing those observations' values: the product days whose windows share a day map it
+    once, and any new or changed observation within its reach maps it again. The estimate is
+    the same bit for bit as :func:`oi_first_guess`'s.
+
+    Parameters
+    ----------
+    track : AlongTrack
+        Along-track points (SLA in m).
+    grid : Grid
+        The model grid and its ocean mask.
+    days : sequence of datetime.date
+        Output days (UTC), strictly increasing.
+    config : OIConfig
+        The OI's parameters.
+    cache : pathlib.Path
+        The cache folder (created when needed); an unreadable entry is mapped again.
+    threads : int, default 1
+        Threads solving the OI's blocks (the result does not depend on it).
+
+    Returns
+    -------
+    numpy.ndarray of float32, shape (len(days), ny, nx)
+        OI SLA, m; NaN on land.
+    """
+    days = list(days)
+    out = np.empty((len(days), *grid.shape), dtype=np.float32)
+    paths = [cache / f"oi_{d:%Y%m%d}_{key}.npy"
+             for d, key in zip(days, _oi_day_keys(track, grid, days, config), strict=True)]
+    todo = []
+    for k, path in enumerate(paths):
+        try:
+            out[k] = np.load(path)
+        except (OSError, ValueError):  # absent, or a damaged entry: map it again
+            todo.append(k)
+    if todo:
+        mapped, _ = oi_first_guess(track, grid, [days[k] for k in todo], config,
+                                   error_variance=False, threads=threads)
+        cache.mkdir(parents=True, exist_ok=True)
+        for k, field in zip(todo, mapped, strict=True):
+            out[k] = field
+            with atomic_path(paths[k]) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, field)
+    return out

@@ -4,8 +4,8 @@ The exported graph names its inputs and outputs; the signature, stored in the mo
 (:class:`varnet.runtime.metadata.ModelMetadata`), says what they *are*:
 
 - each input is one gridded field of one observation kind (:mod:`varnet.datamodel.kinds`):
-  ``oi`` is the along-track kind's optimal interpolation, ``obs`` its daily cell means,
-  ``sst`` the SST kind's daily field;
+  ``oi`` is the along-track kind's optimal interpolation ``oi``, ``obs`` its daily cell means
+  ``obs``, ``sst`` the SST kind's daily field ``sst``;
 - each output is one product variable of the catalogue (:mod:`varnet.datamodel.variables`):
   the graph's ``ssh`` is the product's ``sla``, ``u`` and ``v`` are ``uo`` and ``vo``.
 
@@ -52,7 +52,8 @@ class ModelInput:
     kind : str
         The observation kind it is made from (a name of :mod:`varnet.datamodel.kinds`).
     field : str
-        Which of the kind's gridded fields it is (e.g. ``"oi"``, ``"gridded"``).
+        Which of the kind's gridded fields it is (one of the kind's
+        :attr:`~varnet.datamodel.kinds.ObservationKind.outputs`, e.g. ``"oi"``, ``"obs"``).
     units : str
         Units of its values (UDUNITS).
     description : str
@@ -93,10 +94,10 @@ class ModelOutput:
 STANDARD_INPUTS: dict[str, ModelInput] = {
     "oi": ModelInput("oi", "alongtrack", "oi", "m",
                      "optimal-interpolation first guess of the sea-level anomaly"),
-    "obs": ModelInput("obs", "alongtrack", "gridded", "m",
+    "obs": ModelInput("obs", "alongtrack", "obs", "m",
                       "along-track sea-level anomaly gridded by daily cell mean; NaN where not "
                       "observed"),
-    "sst": ModelInput("sst", "sst", "gridded", "K",
+    "sst": ModelInput("sst", "sst", "sst", "K",
                       "sea-surface temperature on the model grid; NaN where missing (clouds, no "
                       "file)"),
 }

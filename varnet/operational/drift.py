@@ -13,7 +13,8 @@ diffusion, fourth-order Runge-Kutta, 1 h time step, positions every hour) in thr
 * **the truth**: ``u``, ``v`` (total current) of the synthetic ocean's ``truth.nc``;
 * **the OI's geostrophy**: the geostrophic current of the DUACS-like optimal interpolation
   the operations compute for the same days (the model's own OI parameters, the archived
-  along-track files, the shared OI cache of :func:`varnet.operational.pipeline.cached_oi`),
+  along-track files, the shared OI cache of
+  :func:`varnet.datamodel.gridding.cached_oi_first_guess`),
   plus the truth's mean dynamic topography, as ``varnet-train evaluate`` scores it
   (a perfect MDT: the baseline is favoured, not handicapped). Standard names
   ``surface_geostrophic_{eastward,northward}_sea_water_velocity``.
@@ -350,13 +351,9 @@ def _oi_sla(config: OpsConfig, days: Sequence[dt.date]) -> tuple[NDArray[np.floa
     along-track files within the OI's reach, the OI cache of the state folder.
     """
     from varnet.config import to_mapping
+    from varnet.datamodel.gridding import cached_oi_first_guess
     from varnet.operational.ledger import Ledger
-    from varnet.operational.pipeline import (
-        AlongTrackReader,
-        cached_oi,
-        model_oi_config,
-        oi_reach_days,
-    )
+    from varnet.operational.pipeline import AlongTrackReader, model_oi_config, oi_reach_days
     from varnet.runtime.metadata import read_metadata
 
     oi_config = model_oi_config(read_metadata(config.model.path))
@@ -376,8 +373,9 @@ def _oi_sla(config: OpsConfig, days: Sequence[dt.date]) -> tuple[NDArray[np.floa
                          f"days) of {', '.join(map(str, blind))}: the OI cannot be mapped")
     track = AlongTrackReader().read(records)
     grid = config.grid()
-    sla = cached_oi(track, records, grid, list(days), oi_config,
-                    Path(config.paths.state) / "oi-cache", threads=config.model.threads)
+    sla = cached_oi_first_guess(track, grid, list(days), oi_config,
+                                Path(config.paths.state) / "oi-cache",
+                                threads=config.model.threads)
     return sla, {"parameters": to_mapping(oi_config), "alongtrack_files": len(records)}
 
 

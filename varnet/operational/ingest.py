@@ -57,7 +57,8 @@ and set-id bits are never copied. Entries moved rather than copied keep their mo
 
 A file replaced by a later production of the same name is kept in the quarantine with a note
 (status ``superseded`` in the ledger); one replaced by a later production under another name
-stays in the archive, where :func:`varnet.inputs.find_input_files` also prefers the later one.
+stays in the archive, where :func:`varnet.datamodel.files.find_input_files` also prefers the
+later one.
 Entries whose names mark a transfer in progress (a leading dot, ``.tmp``, ``.part``...) are
 left in the inbox. Sub-folders of the inbox are searched, except a folder whose name is that
 of an observation file (``nrt_global_j3_phy_l3_20230101_20230102.nc/``), which is moved to

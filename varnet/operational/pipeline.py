@@ -4,10 +4,12 @@ Stages, each timed (seconds, stored in the ledger and the product's log line):
 
 * **read**: the along-track files of the OI's reach around the window and the SST files of
   the window, as the ledger lists them (status ``ok``: ingested and validated);
-* **grid**: the same shared code as training (:mod:`varnet.inputs`): daily cell means of the
+* **grid**: the same observation kinds and assembler as training
+  (:func:`varnet.datamodel.assemble.assemble_inputs`): daily cell means of the
   along-track SLA, the OI first guess with the model's own OI parameters (from its metadata),
   SST on the model grid; along-track points in land cells are dropped, every field is NaN on
-  land (the model's first guess is 0 there: :func:`varnet.inputs.fill_land_for_model`);
+  land (the model's first guess is 0 there:
+  :attr:`~varnet.datamodel.kinds.ObservationKind.land_fill`);
 * **infer**: spatial patches of the window, batched through ONNX Runtime, streamed (only one
   batch of patches is held at a time);
 * **stitch**: the centre day of every patch blended with a positive, smoothly tapered weight,
@@ -30,7 +32,6 @@ day (:class:`NoInputError`), never an empty map.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import math
 import time
@@ -41,19 +42,15 @@ from pathlib import Path
 import numpy as np
 
 from varnet.config import ConfigError
+from varnet.datamodel import kinds as observation_kinds
+from varnet.datamodel.assemble import assemble_inputs as assemble_model_inputs
 from varnet.datamodel.grid import Grid
+from varnet.datamodel.gridding import sea_points
+from varnet.datamodel.kinds import GriddingOptions, KindOptions, ObservationFile, choose
 from varnet.datamodel.variables import MODEL_VARIABLES
 from varnet.errors import VarnetError
-from varnet.inputs import (
-    fill_land_for_model,
-    gridded_ssh_observations,
-    oi_first_guess,
-    sea_points,
-    sst_on_grid,
-)
-from varnet.io.atomic import atomic_path
 from varnet.io.missions import platform_name
-from varnet.io.readers import AlongTrack, concat_alongtrack, read_alongtrack, read_sst
+from varnet.io.readers import AlongTrack, concat_alongtrack, read_alongtrack
 from varnet.kernels.oi import OIConfig
 from varnet.kernels.patches import PatchLayout, PatchStitcher
 from varnet.operational.config import OpsConfig
@@ -111,9 +108,11 @@ class ProductInputs:
     ----------
     days : list of datetime.date
         The T days of the window; the product day is the centre one.
-    oi, obs, sst : numpy.ndarray
-        float32 (T, nlat, nlon): OI SLA (m), gridded along-track SLA (m, NaN where not
-        observed), SST (K, NaN where missing).
+    fields : dict of str to numpy.ndarray
+        The model's inputs by graph name (:func:`varnet.datamodel.assemble.assemble_inputs`),
+        and ``sst`` in any case, float32 (T, nlat, nlon): the standard ``oi`` (OI SLA, m, 0
+        on land), ``obs`` (gridded along-track SLA, m, NaN where not observed), ``sst`` (K,
+        NaN where missing).
     files : list of InputRecord
         Every input file read.
     days_without_observations : list of datetime.date
@@ -130,9 +129,7 @@ class ProductInputs:
     """
 
     days: list[dt.date]
-    oi: np.ndarray
-    obs: np.ndarray
-    sst: np.ndarray
+    fields: dict[str, np.ndarray]
     files: list[InputRecord]
     days_without_observations: list[dt.date]
     days_without_sst: list[dt.date]
@@ -166,7 +163,7 @@ class AlongTrackReader:
 
     def read(self, records: Sequence[InputRecord]) -> AlongTrack:
         """All points of ``records``' files, in time order (as
-        :func:`varnet.inputs.read_alongtrack_files`)."""
+        :func:`varnet.datamodel.files.read_alongtrack_files`)."""
         keys = [(r.path, r.sha256) for r in records]
         tracks = {k: self._tracks[k] if k in self._tracks else read_alongtrack(k[0])
                   for k in keys}
@@ -231,9 +228,6 @@ def select_inputs(
     NoInputError
         If no along-track file covers any day of the window.
     """
-    from varnet.datamodel import kinds as observation_kinds
-    from varnet.datamodel.kinds import KindOptions, ObservationFile, choose
-
     days = window_days(day, metadata.window_days)
     oi = model_oi_config(metadata)
     options = KindOptions(missions=tuple(missions), sst_levels=tuple(sst_levels))
@@ -279,7 +273,8 @@ def assemble_inputs(
     timings : dict, optional
         Receives ``read`` and ``grid`` seconds.
     oi_cache : pathlib.Path, optional
-        Folder of cached OI days (:func:`cached_oi`); no cache when None.
+        Folder of cached OI days (:func:`varnet.datamodel.gridding.cached_oi_first_guess`);
+        no cache when None.
     track_reader : AlongTrackReader, optional
         Keeps the files of the previous call in memory (consecutive product days share most
         of their along-track files); each file is read afresh when None.
@@ -302,7 +297,6 @@ def assemble_inputs(
     """
     timings = {} if timings is None else timings
     days = window_days(day, metadata.window_days)
-    oi_config = model_oi_config(metadata)
     started = time.perf_counter()
     tracks = list(tracks)
     by_day = {r.data_day: r for r in ssts}
@@ -314,23 +308,23 @@ def assemble_inputs(
             f"region ({grid.extent()}) over its window {days[0]} to {days[-1]}, fewer than "
             f"production.min_observations = {min_observations}: the {len(tracks)} file(s) of "
             "the window's reach have no point there; nothing to map")
-    sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
-    for k, d in enumerate(days):
-        if d in by_day:
-            sst[k] = sst_on_grid(read_sst(by_day[d].path, min_quality_level=min_quality_level),
-                                 grid)
+    sst_kind = observation_kinds.get("sst")
+    options = KindOptions(sst_min_quality_level=min_quality_level)
+    read = {"alongtrack": [track],
+            "sst": [sst_kind.read(Path(by_day[d].path), options) for d in days if d in by_day]}
     timings["read"] = time.perf_counter() - started
     started = time.perf_counter()
-    obs = gridded_ssh_observations(track, grid, days[0], len(days))
-    oi = fill_land_for_model(cached_oi(track, tracks, grid, days, oi_config, oi_cache, threads),
-                             grid)
+    gridding = GriddingOptions(oi=model_oi_config(metadata), threads=threads,
+                               error_variance=False, oi_cache=oi_cache)
+    fields = assemble_model_inputs(metadata.model_signature.inputs, read, grid, days, gridding,
+                                   also=[("sst", "sst")])
     timings["grid"] = time.perf_counter() - started
     return ProductInputs(
-        days=days, oi=oi, obs=obs, sst=sst, files=[*tracks, *ssts],
+        days=days, fields=fields, files=[*tracks, *ssts],
         days_without_observations=[d for d, n in zip(days, points, strict=True) if n == 0],
         days_without_sst=[d for d in days if d not in by_day],
         alongtrack_points=points,
-        sst_coverage=[float(np.isfinite(field).mean()) for field in sst],
+        sst_coverage=[float(np.isfinite(field).mean()) for field in fields["sst"]],
         track_mdt=track_mdt_cells(track, grid.lat, grid.lon),
     )
 
@@ -391,78 +385,6 @@ def points_in_region(track: AlongTrack, grid: Grid, days: Sequence[dt.date]) -> 
     return np.bincount(index[inside].astype(np.int64), minlength=len(days)).tolist()
 
 
-def _oi_key(records: Sequence[InputRecord], grid: Grid, day: dt.date,
-            oi_config: OIConfig) -> str:
-    """Hash of everything the OI of ``day`` depends on: the files within its reach, the grid,
-    the OI parameters and the code's format version."""
-    reach = dt.timedelta(days=oi_reach_days(oi_config))
-    digest = hashlib.sha256(f"oi-v1 {day} {oi_config!r}".encode())
-    digest.update(np.ascontiguousarray(grid.lat).tobytes())
-    digest.update(np.ascontiguousarray(grid.lon).tobytes())
-    if not grid.open_ocean:
-        digest.update(np.packbits(grid.ocean).tobytes())
-    for sha in sorted(r.sha256 for r in records if abs(r.data_day - day) <= reach):
-        digest.update(sha.encode())
-    return digest.hexdigest()[:20]
-
-
-def cached_oi(track: AlongTrack, records: Sequence[InputRecord], grid: Grid,
-              days: Sequence[dt.date], oi_config: OIConfig,
-              cache: Path | None, threads: int = 1) -> np.ndarray:
-    """The OI first guess of ``days``, computing only the days not already cached.
-
-    The OI of one day depends only on the along-track files within its reach (and the grid
-    and parameters), not on the other days computed with it (:func:`oi_first_guess`), so it
-    is stored per day under a key hashing those files' SHA-256: the 7 products whose windows
-    share a day compute its OI once, and a new file within its reach invalidates it.
-
-    Parameters
-    ----------
-    track : AlongTrack
-        The points of ``records``.
-    records : sequence of InputRecord
-        The along-track files read (their data days and SHA-256 form the keys).
-    grid : Grid
-        The product grid.
-    days : sequence of datetime.date
-        Days wanted, increasing.
-    oi_config : OIConfig
-        The model's OI parameters.
-    cache : pathlib.Path or None
-        Cache folder (created when needed); None computes every day.
-    threads : int, default 1
-        Threads solving the OI's blocks (the result does not depend on it).
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 (len(days), nlat, nlon), m.
-    """
-    def compute(wanted: Sequence[dt.date]) -> np.ndarray:
-        # the model takes the estimate only: no error variance (the estimate is the same)
-        return oi_first_guess(track, grid, list(wanted), oi_config, error_variance=False,
-                              threads=threads)[0]
-
-    if cache is None:
-        return compute(days)
-    out = np.empty((len(days), *grid.shape), dtype=np.float32)
-    paths = [cache / f"oi_{d:%Y%m%d}_{_oi_key(records, grid, d, oi_config)}.npy" for d in days]
-    todo = []
-    for k, path in enumerate(paths):
-        try:
-            out[k] = np.load(path)
-        except (OSError, ValueError):  # absent, or a damaged entry: recompute
-            todo.append(k)
-    if todo:
-        computed = compute([days[k] for k in todo])
-        cache.mkdir(parents=True, exist_ok=True)
-        for k, field in zip(todo, computed, strict=True):
-            out[k] = field
-            with atomic_path(paths[k]) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, field)
-    return out
-
-
 def _taper(size: int) -> np.ndarray:
     """Positive weight across a patch, 1 in the middle, small at the edges."""
     return np.sin(np.pi * (np.arange(size) + 0.5) / size) ** 2
@@ -487,7 +409,7 @@ def _patch_batches(inputs: ProductInputs, names: Sequence[str], layout: PatchLay
     _, ph, pw = layout.patch
     for start in range(0, len(origins), batch):
         chunk = origins[start:start + batch]
-        yield chunk, {n: np.stack([getattr(inputs, n)[:, y:y + ph, x:x + pw]
+        yield chunk, {n: np.stack([inputs.fields[n][:, y:y + ph, x:x + pw]
                                    for _, y, x in chunk]) for n in names}
 
 
@@ -518,7 +440,7 @@ def reconstruct_day(model: OnnxModel, inputs: ProductInputs,
     timings = {} if timings is None else timings
     metadata = model.metadata
     window = metadata.window_days
-    domain = inputs.oi.shape[1:]
+    domain = next(iter(inputs.fields.values())).shape[1:]
     ph, pw = patch_shape(metadata, domain)
     overlap_y, overlap_x = ph // 4, pw // 4
     layout = PatchLayout((1, *domain), (1, ph, pw), (1, max(ph - overlap_y, 1),
@@ -631,7 +553,8 @@ class ProductMaker:
     config : OpsConfig
         The operations configuration.
     oi_cache : pathlib.Path, optional
-        Folder of cached OI days (:func:`cached_oi`); None computes every OI.
+        Folder of cached OI days (:func:`varnet.datamodel.gridding.cached_oi_first_guess`);
+        None computes every OI.
 
     Raises
     ------

@@ -18,9 +18,7 @@ import torch
 import xarray as xr
 from torch.utils.data import Dataset
 
-from varnet.datamodel.grid import Grid
 from varnet.errors import InputError
-from varnet.inputs import fill_land_for_model
 from varnet.kernels.patches import PatchLayout
 from varnet.training.model import Normalisation
 
@@ -75,10 +73,9 @@ class PeriodArrays:
         """The days ``start`` to ``end`` (inclusive) of a prepared dataset.
 
         Its ``ocean`` variable (1 on sea, 0 on land; :func:`~varnet.training.prepare.
-        prepare_arrays`) becomes :attr:`ocean` where it has land, and the OI first guess is
-        then 0 on land, as the model takes it in operations
-        (:func:`varnet.inputs.fill_land_for_model`); observations, SST and the truth stay NaN
-        there (the loss leaves land out).
+        prepare_arrays`) becomes :attr:`ocean` where it has land (the inputs are as the model
+        takes them: the OI first guess 0 on land, observations and SST NaN; the truth is NaN
+        there, which the loss leaves out).
 
         Raises
         ------
@@ -102,7 +99,6 @@ class PeriodArrays:
         ocean = None
         if "ocean" in prepared.variables and not (prepared["ocean"].values == 1).all():
             ocean = prepared["ocean"].values == 1
-            arrays[0] = fill_land_for_model(arrays[0], Grid(lat, lon, ocean))
         return cls(*arrays, lat=lat, lon=lon, days=days[keep], ocean=ocean)
 
     @property

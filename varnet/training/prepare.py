@@ -1,7 +1,8 @@
 """Gridded training arrays from a synthetic ocean's files, computed once and cached.
 
-:func:`prepare_arrays` reads the observation files of a synthetic ocean with the same readers
-and gridding code as operations (:mod:`varnet.inputs`), adds the truth block-averaged to the
+:func:`prepare_arrays` reads the observation files of a synthetic ocean and assembles the
+model's inputs with the same observation kinds and the same assembler as operations
+(:func:`varnet.datamodel.assemble.assemble_inputs`), adds the truth block-averaged to the
 model grid, and returns one :class:`xarray.Dataset` of daily fields. The optimal interpolation
 dominates the cost (a few CPU seconds per day), so the result is cached as NetCDF under a
 name that hashes everything it depends on; a later call with the same arguments and unchanged
@@ -29,18 +30,16 @@ from tqdm import tqdm
 
 from varnet import __version__
 from varnet.config import positive_int
+from varnet.datamodel import kinds as observation_kinds
+from varnet.datamodel.assemble import assemble_inputs
+from varnet.datamodel.files import find_input_files
 from varnet.datamodel.grid import Grid, block_mean
+from varnet.datamodel.kinds import GriddingOptions, KindOptions
+from varnet.datamodel.signature import STANDARD_INPUTS
 from varnet.errors import InputError, MissingPathError
-from varnet.inputs import (
-    find_input_files,
-    gridded_ssh_observations,
-    oi_first_guess,
-    read_alongtrack_files,
-    sst_on_grid,
-)
 from varnet.io.names import parse_alongtrack_filename
 from varnet.io.ocean_mask import read_ocean_mask
-from varnet.io.readers import read_sst, read_truth
+from varnet.io.readers import read_truth
 from varnet.kernels.oi import OIConfig
 
 __all__ = ["PREPARED_VARIABLES", "prepare_arrays"]
@@ -149,15 +148,15 @@ def prepare_arrays(
     The model grid is the grid of ``<osse_dir>/truth.nc`` coarsened by ``coarsen``
     (:meth:`varnet.datamodel.grid.Grid.coarsened`). For every day from ``start`` to ``end``:
 
-    - ``obs``: daily cell mean of along-track SLA (:func:`varnet.inputs.gridded_ssh_observations`);
-    - ``oi``, ``oi_error_variance``: optimal interpolation at 12:00 UTC
-      (:func:`varnet.inputs.oi_first_guess`), from the along-track files of the period and of
-      the ``ceil(cutoff * time_scale_days + superob_days) + 1`` days on either side, so that the
-      OI of a day does not depend on the period requested;
-    - ``sst``: the day's SST file of level ``sst_level`` on the model grid
-      (:func:`varnet.inputs.sst_on_grid`);
+    - ``obs``, ``oi``, ``sst``: the model's standard inputs
+      (:func:`varnet.datamodel.assemble.assemble_inputs`, as operations make them): daily
+      cell means of along-track SLA; the optimal interpolation at 12:00 UTC, from the
+      along-track files of the period and of the ``ceil(cutoff * time_scale_days +
+      superob_days) + 1`` days on either side, so that the OI of a day does not depend on the
+      period requested; the day's SST file of level ``sst_level`` on the model grid;
+    - ``oi_error_variance``: the OI's error variance;
     - ``sla_true``, ``u_true``, ``v_true``: the truth's ``sla``, ``u``, ``v`` block-averaged
-      (:func:`varnet.inputs.block_mean`); and ``mdt`` (lat, lon) likewise.
+      (:func:`varnet.datamodel.grid.block_mean`); and ``mdt`` (lat, lon) likewise.
 
     A day without an SST file has ``sst`` NaN, a day without any along-track file of the
     selected missions has ``obs`` NaN (its OI still uses the neighbouring days); both counts
@@ -166,8 +165,9 @@ def prepare_arrays(
     Land: a cell of the truth grid is land where the truth's ``sla`` is missing on every
     day of the period, or where ``ocean_mask`` says land; a model cell is sea where at least
     half of its truth cells are (:meth:`~varnet.datamodel.grid.Grid.coarsened`). Every field
-    is NaN on land (along-track points on land are not used: :func:`varnet.inputs.sea_points`),
-    and ``ocean`` (lat, lon) holds the mask.
+    is NaN on land but ``oi``, 0 m there as the model takes it (along-track points on land are
+    not used: :func:`varnet.datamodel.gridding.sea_points`), and ``ocean`` (lat, lon) holds
+    the mask.
 
     Caching: the dataset is stored in ``cache_dir`` as ``prepared_<hash>.nc``, the hash
     covering every argument that changes the result (``osse_dir``, ``coarsen``, the period,
@@ -181,7 +181,7 @@ def prepare_arrays(
     ----------
     osse_dir : str or os.PathLike
         Folder of a synthetic ocean: ``truth.nc`` and the observation files below it
-        (searched recursively, :func:`varnet.inputs.find_input_files`).
+        (searched recursively, :func:`varnet.datamodel.files.find_input_files`).
     coarsen : int
         Cells of the truth grid per model cell along each axis (1: the truth grid).
     start, end : datetime.date
@@ -315,16 +315,15 @@ def _compute(root: Path, truth_path: Path, coarsen: int, days: list[dt.date], oi
         mdt = grid.mask_land(block_mean(fine.mask_land(truth["mdt"].values), coarsen)
                              .astype(np.float32))
 
-    track = read_alongtrack_files(track_paths)
-    fields["obs"] = gridded_ssh_observations(track, grid, days[0], len(days))
-    fields["oi"], fields["oi_error_variance"] = oi_first_guess(track, grid, days, oi,
-                                                               workers=workers,
-                                                               progress=progress)
-    sst = np.full((len(days), *grid.shape), np.nan, dtype=np.float32)
-    for i, day in enumerate(tqdm(days, desc="SST", unit="day", disable=not progress)):
-        if day in sst_paths:
-            sst[i] = sst_on_grid(read_sst(sst_paths[day]), grid)
-    fields["sst"] = sst
+    options = KindOptions()
+    read = {kind: [observation_kinds.get(kind).read(path, options)
+                   for path in tqdm(paths, desc=f"reading {kind}", unit="file",
+                                    disable=not progress)]
+            for kind, paths in (("alongtrack", track_paths), ("sst", sst_paths.values()))}
+    fields.update(assemble_inputs(
+        list(STANDARD_INPUTS.values()), read, grid, days,
+        GriddingOptions(oi=oi, workers=workers, progress=progress),
+        also=[("alongtrack", "oi_error_variance")]))
 
     observed = {parse_alongtrack_filename(p.name).day for p in track_paths}
     no_track = _log_missing(days, [d for d in days if d not in observed], "along-track", "obs")

@@ -25,13 +25,17 @@ import datetime as dt
 import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from varnet.datamodel.grid import Grid
-from varnet.datamodel.gridding import gridded_ssh_observations, oi_first_guess
+from varnet.datamodel.gridding import (
+    cached_oi_first_guess,
+    gridded_ssh_observations,
+    oi_first_guess,
+)
 from varnet.datamodel.kinds.base import (
     GriddingOptions,
     Identity,
@@ -79,6 +83,9 @@ class AlongTrackKind(ObservationKind):
     name = "alongtrack"
     expected_name = f"a CMEMS L3 along-track name {ALONGTRACK_PATTERN}"
     outputs = ("obs", "oi", "oi_error_variance")
+    #: The OI first guess is 0 m on land for the model (the anomaly's mean; the OI makes no
+    #: estimate there).
+    land_fill: ClassVar[dict[str, float]] = {"oi": 0.0}
 
     # --- recognising ------------------------------------------------------------------------
 
@@ -229,11 +236,17 @@ class AlongTrackKind(ObservationKind):
         (:func:`~varnet.datamodel.gridding.gridded_ssh_observations`, ``days`` consecutive);
         ``oi`` and ``oi_error_variance`` where ``gridding.oi`` is set: the optimal
         interpolation at 12:00 UTC of each day
-        (:func:`~varnet.datamodel.gridding.oi_first_guess`), m and m², NaN on land."""
+        (:func:`~varnet.datamodel.gridding.oi_first_guess`; from ``gridding.oi_cache``
+        without the error variance: :func:`~varnet.datamodel.gridding.cached_oi_first_guess`),
+        m and m², NaN on land."""
         track = concat_alongtrack(list(data))
         days = list(days)
         out = {"obs": gridded_ssh_observations(track, grid, days[0], len(days))}
-        if gridding.oi is not None:
+        if gridding.oi is not None and gridding.oi_cache is not None \
+                and not gridding.error_variance:
+            out["oi"] = cached_oi_first_guess(track, grid, days, gridding.oi, gridding.oi_cache,
+                                              threads=gridding.threads)
+        elif gridding.oi is not None:
             estimate, variance = oi_first_guess(
                 track, grid, days, gridding.oi, workers=gridding.workers,
                 progress=gridding.progress, error_variance=gridding.error_variance,

@@ -277,6 +277,10 @@ class GriddingOptions:
         Whether the OI's error variance is computed too.
     progress : bool
         Show progress bars.
+    oi_cache : pathlib.Path or None
+        Folder of OI days already mapped (:func:`varnet.datamodel.gridding.
+        cached_oi_first_guess`), used when the error variance is not asked for; None: every
+        day is mapped.
     """
 
     oi: OIConfig | None = None
@@ -284,6 +288,7 @@ class GriddingOptions:
     threads: int = 1
     error_variance: bool = True
     progress: bool = False
+    oi_cache: Path | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,12 +312,18 @@ class ObservationKind(abc.ABC):
         The name form, for the message on an unrecognised file, e.g. ``"a GHRSST name
         YYYYMMDDHHMMSS-..."``.
     outputs : tuple of str
-        Names of the model inputs :meth:`grid` makes.
+        Names of the fields :meth:`grid` makes (what a model's signature names as an input's
+        ``field``).
+    land_fill : dict of str to float
+        The value a field of :attr:`outputs` takes on land as the model takes it
+        (:func:`varnet.datamodel.assemble.assemble_inputs`), in the field's unit; a field not
+        named stays NaN on land (missing, as off the tracks or under a cloud).
     """
 
     name: ClassVar[str] = ""
     expected_name: ClassVar[str] = ""
     outputs: ClassVar[tuple[str, ...]] = ()
+    land_fill: ClassVar[dict[str, float]] = {}
 
     def __repr__(self) -> str:
         return f"<observation kind {self.name!r} ({type(self).__name__})>"
@@ -356,7 +367,7 @@ class ObservationKind(abc.ABC):
 
     def index(self, path: Path) -> ObservationFile | None:
         """An archived file of this kind, recognised by its name (training's indexer,
-        :func:`varnet.inputs.find_input_files`); None for other names and for files over
+        :func:`varnet.datamodel.files.find_input_files`); None for other names and for files over
         several data days.
 
         Parameters

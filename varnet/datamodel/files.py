@@ -1,30 +1,11 @@
-"""Observation files to gridded model inputs, shared by training and operations.
+"""The observation files of a folder tree, indexed by kind and day (training's inputs).
 
-The 4DVarNet sees its inputs on a regular lon/lat grid (:class:`varnet.datamodel.grid.Grid`),
-often a coarsening of the truth grid. This module turns the observation files of the data
-contracts (CMEMS L3 along-track SSH, GHRSST L4/L3 SST, and any kind of the observation
-registry, :mod:`varnet.datamodel.kinds`) into arrays on that grid, with one code path for
-training and for daily operations, so that a model never sees at inference time a
-preprocessing different from the one it was trained on:
-
-- :func:`find_input_files` indexes a folder tree of observation files by kind and day;
-- :func:`read_alongtrack_files` reads and concatenates along-track files;
-- the gridding, which the kinds own and call (:mod:`varnet.datamodel.gridding`, exported
-  here too): :func:`gridded_ssh_observations` bins along-track SLA into daily cell means;
-  :func:`sst_on_grid` moves one day of SST onto the model grid (cell mean of the finer
-  source pixels, or bilinear interpolation of a coarser source); :func:`oi_first_guess` maps
-  the along-track SLA by optimal interpolation (the DUACS-like baseline and first guess), in
-  parallel over days; :func:`sea_points` and :func:`fill_land_for_model` handle land.
-
-Cell rule. Every source point or pixel belongs to the model cell whose centre is nearest along
-each axis, cells being half-open towards the north and east (the rule of
-:mod:`varnet.kernels.binning`). Times are UTC; a day's output time is 12:00 UTC.
-
-Land. The grid's ocean mask (:attr:`Grid.ocean`) decides what is sea. An along-track point in
-a land cell is not used (altimetry over land is land contamination): it is neither gridded nor
-given to the OI (:func:`sea_points`); points outside the grid are kept, as the OI uses the
-observations around the region. Every gridded output is NaN on land: observations, SST and the
-OI, which makes no estimate there. On an open-ocean grid nothing changes.
+:func:`find_input_files` indexes a synthetic ocean's folder (or any archive tree) with the
+observation kinds of the registry (:mod:`varnet.datamodel.kinds`): each kind recognises its
+files by name and chooses, by its one rule, the files the model uses (the newest production
+of each along-track mission and day, the preferred SST level of each day). Operations choose
+from the ledger instead (:func:`varnet.operational.pipeline.select_inputs`), with the same
+rule. :func:`read_alongtrack_files` reads and concatenates along-track files.
 
 No torch here: operations hosts import this module.
 """
@@ -39,36 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from varnet.datamodel import kinds as observation_kinds
-from varnet.datamodel.gridding import (
-    OI_EPOCH,
-    fill_land_for_model,
-    gridded_ssh_observations,
-    oi_first_guess,
-    sea_points,
-    sst_on_grid,
-)
 from varnet.datamodel.kinds import KindOptions, ObservationFile, choose
 from varnet.io.names import GHRSST_LEVELS
 from varnet.io.readers import AlongTrack, concat_alongtrack, read_alongtrack
 
-__all__ = [
-    "OI_EPOCH",
-    "InputFiles",
-    "fill_land_for_model",
-    "find_input_files",
-    "gridded_ssh_observations",
-    "oi_first_guess",
-    "read_alongtrack_files",
-    "sea_points",
-    "sst_on_grid",
-]
+__all__ = ["InputFiles", "find_input_files", "read_alongtrack_files"]
 
 log = logging.getLogger(__name__)
-
-
-# --------------------------------------------------------------------------------------------
-# finding and reading files
-# --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
