@@ -71,7 +71,25 @@ def _stopping_on_varnet_errors(run: Callable[[], Any], standalone_mode: bool,
         exit_on(error, rewrite)
 
 
-class VarnetCommand(click.Command):
+class _StopsOnVarnetErrors:
+    """The :meth:`main` of :class:`VarnetCommand` and :class:`VarnetGroup` (mixed in before
+    their click class)."""
+
+    def __init__(self, *args: Any, rewrite: Rewrite | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rewrite = rewrite
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             windows_expand_args: bool = True, **extra: Any) -> Any:
+        """click's ``main``, stopping on a :class:`VarnetError` in one line and its exit code
+        (in standalone mode; otherwise it propagates)."""
+        run = functools.partial(super().main, args, prog_name, complete_var,  # type: ignore[misc]
+                                standalone_mode, windows_expand_args, **extra)
+        return _stopping_on_varnet_errors(run, standalone_mode, self.rewrite)
+
+
+class VarnetCommand(_StopsOnVarnetErrors, click.Command):
     """A click command that ends on a :class:`~varnet.errors.VarnetError` in one line and
     its exit code; any other exception keeps its traceback.
 
@@ -83,21 +101,8 @@ class VarnetCommand(click.Command):
         Applied to the error line before it is printed.
     """
 
-    def __init__(self, *args: Any, rewrite: Rewrite | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rewrite = rewrite
 
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             windows_expand_args: bool = True, **extra: Any) -> Any:
-        """:meth:`click.Command.main`, stopping on a :class:`VarnetError` in one line and its
-        exit code (in standalone mode; otherwise it propagates)."""
-        run = functools.partial(super().main, args, prog_name, complete_var, standalone_mode,
-                                windows_expand_args, **extra)
-        return _stopping_on_varnet_errors(run, standalone_mode, self.rewrite)
-
-
-class VarnetGroup(click.Group):
+class VarnetGroup(_StopsOnVarnetErrors, click.Group):
     """A click group whose commands end on a :class:`~varnet.errors.VarnetError` in one line
     and its exit code; any other exception keeps its traceback.
 
@@ -111,16 +116,3 @@ class VarnetGroup(click.Group):
     rewrite : callable, optional
         Applied to the error line before it is printed.
     """
-
-    def __init__(self, *args: Any, rewrite: Rewrite | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rewrite = rewrite
-
-    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
-             complete_var: str | None = None, standalone_mode: bool = True,
-             windows_expand_args: bool = True, **extra: Any) -> Any:
-        """:meth:`click.Group.main`, stopping on a :class:`VarnetError` in one line and its
-        exit code (in standalone mode; otherwise it propagates)."""
-        run = functools.partial(super().main, args, prog_name, complete_var, standalone_mode,
-                                windows_expand_args, **extra)
-        return _stopping_on_varnet_errors(run, standalone_mode, self.rewrite)

@@ -338,6 +338,25 @@ def _sea_row_anomaly(x: FloatArray, sea: BoolArray) -> FloatArray:
     return np.where(sea, x - mean[None, :, None], 0.0)
 
 
+def _spectral_fields(rec: ArrayLike, ref: ArrayLike, ocean: ArrayLike | None,
+                     min_sea_fraction: float) -> tuple[FloatArray, FloatArray,
+                                                        NDArray[np.bool_] | None]:
+    """The (time, lat, lon) fields of a spectral score and its sea mask (None: all sea),
+    checked: same shapes, complete (on sea cells), enough sea."""
+    rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
+    sea = _sea(ocean, ref_a.shape)
+    if sea is None:
+        _complete(rec_a, "rec")
+        _complete(ref_a, "ref")
+        _same_shapes(rec=rec_a, ref=ref_a)
+    else:
+        _same_shapes(rec=rec_a, ref=ref_a)
+        _enough_sea(sea, min_sea_fraction)
+        _complete(rec_a[:, sea], "rec on sea cells")
+        _complete(ref_a[:, sea], "ref on sea cells")
+    return rec_a, ref_a, sea
+
+
 def psd_space_time_score(
     rec: ArrayLike,
     ref: ArrayLike,
@@ -408,17 +427,7 @@ def psd_space_time_score(
         frequency (the score is undefined there), ``ocean`` does not fit, or its sea fraction
         is below ``min_sea_fraction``.
     """
-    rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
-    sea = _sea(ocean, ref_a.shape)
-    if sea is None:
-        _complete(rec_a, "rec")
-        _complete(ref_a, "ref")
-        _same_shapes(rec=rec_a, ref=ref_a)
-    else:
-        _same_shapes(rec=rec_a, ref=ref_a)
-        _enough_sea(sea, min_sea_fraction)
-        _complete(rec_a[:, sea], "rec on sea cells")
-        _complete(ref_a[:, sea], "ref on sea cells")
+    rec_a, ref_a, sea = _spectral_fields(rec, ref, ocean, min_sea_fraction)
     nt, _, nx = ref_a.shape
     if nt < 3 or nx < 3:
         raise ValueError(f"need at least 3 times and 3 longitudes, got shape {ref_a.shape}")
@@ -644,17 +653,7 @@ def isotropic_resolution_km(
         domain has fewer than 2 rings, ``ref`` has no power in some ring, ``ocean`` does not
         fit, or its sea fraction is below ``min_sea_fraction``.
     """
-    rec_a, ref_a = _cube(rec, "rec"), _cube(ref, "ref")
-    sea = _sea(ocean, ref_a.shape)
-    if sea is None:
-        _complete(rec_a, "rec")
-        _complete(ref_a, "ref")
-        _same_shapes(rec=rec_a, ref=ref_a)
-    else:
-        _same_shapes(rec=rec_a, ref=ref_a)
-        _enough_sea(sea, min_sea_fraction)
-        _complete(rec_a[:, sea], "rec on sea cells")
-        _complete(ref_a[:, sea], "ref on sea cells")
+    rec_a, ref_a, sea = _spectral_fields(rec, ref, ocean, min_sea_fraction)
     _, ny, nx = ref_a.shape
     dlat = _step(lat_deg, "lat_deg", ny)
     dlon = _step(lon_deg, "lon_deg", nx)

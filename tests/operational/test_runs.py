@@ -4,6 +4,7 @@ re-issue, catch-up)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
 import signal
@@ -565,3 +566,33 @@ def test_a_forced_remake_killed_before_recording_its_file_keeps_the_old_final(
             (PRODUCTION, "final"), (later, "interrupted")]
         assert ledger.latest_product(FIRST).path == str(old)
     assert ops.temporaries() == []
+
+
+def test_a_link_left_behind_by_a_maker_killed_after_recording_is_put_right_by_the_next_run(
+        sequential, model, tmp_path, caplog):
+    """A maker killed between recording its product and moving ``latest/`` leaves the link
+    on an older issue (or none, for a day's first product); the next run, which makes
+    nothing of those days, links them to their recorded products (found by the 60-day
+    soak)."""
+    ops = share_archive(sequential[0], tmp_path, model)
+    for path in sequential[0].products.glob("*.nc"):
+        shutil.copy(path, ops.products / path.name)
+    with ops.ledger() as ledger, ledger.transaction() as conn:
+        conn.execute("UPDATE products SET path = replace(path, ?, ?)",
+                     (str(sequential[0].products), str(ops.products)))
+    second = FIRST + dt.timedelta(days=1)
+    earlier = ops.product_path(second, PRODUCTION - dt.timedelta(days=1))
+    shutil.copy(ops.product_path(second, PRODUCTION), earlier)  # an older issue's file
+    for day in days(FIRST, LAST):
+        ops.latest_link(day).parent.mkdir(exist_ok=True)
+        if day == second:
+            ops.latest_link(day).symlink_to(f"../{earlier.name}")
+        elif day != FIRST:  # FIRST: no link at all
+            ops.latest_link(day).symlink_to(f"../{ops.product_path(day, PRODUCTION).name}")
+    with caplog.at_level(logging.WARNING, logger="varnet.ops.product"):
+        summary = reprocess(ops.config, FIRST, LAST, production_day=PRODUCTION,
+                            progress=False)
+    assert summary.results == [] and summary.skipped == days(FIRST, LAST)
+    for day in days(FIRST, LAST):
+        assert ops.latest_link(day).resolve() == ops.product_path(day, PRODUCTION).resolve()
+    assert caplog.text.count("linked again") == 2

@@ -463,20 +463,16 @@ def load_ops_config(path: str | os.PathLike[str]) -> OpsConfig:
         config.paths, **{key: _resolve(getattr(config.paths, key), base) for key in _PATH_KEYS}
     )
     model = dataclasses.replace(config.model, path=_resolve(config.model.path, base))
-    if config.region.ocean_mask.strip():
-        mask = _resolve(config.region.ocean_mask.strip(), base)
-        if not Path(mask).is_file():
-            raise ConfigError("region.ocean_mask", f"ocean mask file {mask} does not exist or "
-                              "is not a file", str(path))
-        config = dataclasses.replace(config, region=dataclasses.replace(
-            config.region, ocean_mask=mask))
-    if config.production.mdt.strip():
-        mdt = _resolve(config.production.mdt.strip(), base)
-        if not Path(mdt).is_file():
-            raise ConfigError("production.mdt", f"MDT file {mdt} does not exist or is not a "
-                              "file", str(path))
-        config = dataclasses.replace(config, production=dataclasses.replace(
-            config.production, mdt=mdt))
+    for table, key, what in (("region", "ocean_mask", "ocean mask"), ("production", "mdt", "MDT")):
+        section = getattr(config, table)
+        value = getattr(section, key).strip()
+        if value:  # an optional file: resolved and checked now, read when products are made
+            resolved = _resolve(value, base)
+            if not Path(resolved).is_file():
+                raise ConfigError(f"{table}.{key}", f"{what} file {resolved} does not exist "
+                                  "or is not a file", str(path))
+            config = dataclasses.replace(config, **{table: dataclasses.replace(
+                section, **{key: resolved})})
     try:
         paths.validate()
     except ConfigError as err:  # two paths written differently may resolve to one folder

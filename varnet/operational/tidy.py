@@ -10,12 +10,16 @@ pipeline.Producer.make`; the ledger then says what it knew (the row ``interrupte
   at the day's recorded product again;
 - **a replaced final still in place**: a final replaced by one of another production day
   (``--force``, a stale final made again) is moved to :data:`REPLACED_FOLDER` with its
-  quicklook and its row follows it, so the folder holds one file saying ``final`` per day.
+  quicklook and its row follows it, so the folder holds one file saying ``final`` per day;
+- **a link left behind**: a product recorded by a maker killed before it moved ``latest/``
+  (the link moves only after the ledger records): the link still names an older issue, or
+  is missing.
 
-:func:`tidy_day` does all three for one day whose claim is held (every maker calls it before
+:func:`tidy_day` does all four for one day whose claim is held (every maker calls it before
 it makes the day); :func:`tidy_interrupted` does it, at the start of every run, for the days
-whose maker died, so that a day nobody makes again (a final day whose forced re-make was
-killed) is not left with an orphan that ``latest/`` points at.
+whose maker died and the days whose link is behind, so that a day nobody makes again (a
+final day whose forced re-make was killed, a final recorded just before a SIGKILL) is not
+left with an orphan that ``latest/`` points at, nor with ``latest/`` on an older issue.
 
 No torch here: operations hosts import this module.
 """
@@ -28,8 +32,8 @@ import os
 from pathlib import Path
 
 from varnet.operational.config import OpsConfig
-from varnet.operational.ledger import Ledger
-from varnet.operational.products import product_filename, update_latest_link
+from varnet.operational.ledger import Ledger, ProductRecord
+from varnet.operational.products import latest_filename, product_filename, update_latest_link
 
 __all__ = ["REPLACED_FOLDER", "tidy_day", "tidy_interrupted"]
 
@@ -105,22 +109,41 @@ def _set_aside_replaced(config: OpsConfig, ledger: Ledger, day: dt.date) -> bool
     return moved
 
 
+def _link_behind(config: OpsConfig, day: dt.date, usable: ProductRecord | None) -> bool:
+    """Whether ``latest/`` of ``day`` is missing or names another file than ``usable``, the
+    day's recorded product (a maker killed between recording it and moving the link)."""
+    if usable is None or not usable.path or not Path(usable.path).is_file():
+        return False
+    link = _products(config) / "latest" / latest_filename(config.name, day)
+    try:
+        target = (link.parent / os.readlink(link)).resolve()
+    except OSError:  # no link: the maker died before it made the first one
+        return True
+    return target != Path(usable.path).resolve()
+
+
 def tidy_day(config: OpsConfig, ledger: Ledger, day: dt.date) -> None:
     """Remove or put right what killed makers of ``day`` left (module docstring), and point
-    ``latest/`` at the day's product if anything moved. The caller holds the day's claim: no
-    other writer of the day is alive."""
+    ``latest/`` at the day's product if anything moved or the link is behind. The caller
+    holds the day's claim: no other writer of the day is alive."""
     _remove_temporaries(config, day)
     changed = _remove_orphans(config, ledger, day)
     changed = _set_aside_replaced(config, ledger, day) or changed
     usable = ledger.latest_product(day)
-    if changed and usable is not None and usable.path and Path(usable.path).is_file():
+    if (changed or _link_behind(config, day, usable)) and usable is not None \
+            and usable.path and Path(usable.path).is_file():
+        if not changed:
+            log.warning("latest/ of %s pointed at another issue than its recorded product %s "
+                        "(a maker stopped between the two); linked again", day,
+                        Path(usable.path).name)
         update_latest_link(_products(config), config.name, day, usable.path)
 
 
 def tidy_interrupted(config: OpsConfig, ledger: Ledger) -> list[dt.date]:
     """Record what died (:meth:`~varnet.operational.ledger.Ledger.mark_interrupted`), then
-    :func:`tidy_day` each day with an orphan or a replaced final still in place, under its
-    claim (a day another process holds is left to it).
+    :func:`tidy_day` each day with an orphan, a replaced final still in place or a
+    ``latest/`` link behind its recorded product, under its claim (a day another process
+    holds is left to it).
 
     Returns
     -------
@@ -130,11 +153,14 @@ def tidy_interrupted(config: OpsConfig, ledger: Ledger) -> list[dt.date]:
     ledger.mark_interrupted()
     # a file is left unrecorded only by a maker that died (its row is interrupted); a maker
     # whose record was refused removes its own file (Producer.record)
+    usable = ledger.latest_products(dt.date.min, dt.date.max)
     days = sorted({row.product_day
-                   for row in ledger.products_with_status("interrupted", "replaced")})
+                   for row in ledger.products_with_status("interrupted", "replaced")}
+                  | {day for day, row in usable.items() if _link_behind(config, day, row)})
     tidied = []
     for day in days:
-        if not (_orphans(config, ledger, day) or _unmoved_replaced(config, ledger, day)):
+        if not (_orphans(config, ledger, day) or _unmoved_replaced(config, ledger, day)
+                or _link_behind(config, day, ledger.latest_product(day))):
             continue
         with ledger.claimed(day) as mine:
             if mine:
