@@ -36,7 +36,6 @@ from varnet.io.readers import InputFileError, read_alongtrack, read_sst
 from varnet.io.writers import write_alongtrack
 from varnet.kernels.binning import grid_daily
 from varnet.kernels.oi import OIConfig
-from varnet.operational import ingest as ingest_module
 from varnet.operational.ingest import IngestSettings, ingest
 from varnet.operational.ledger import Ledger
 
@@ -342,9 +341,6 @@ def test_along_track_keeps_the_newest_production_of_each_mission_and_day():
     assert only.chosen == [files[5]]
     twins = choose(kind, [files[0], files[0]], KindOptions())
     assert twins.chosen == [files[0]] and twins.ties == [(files[0], files[0])]
-    # ingest's order is the same rule
-    assert ingest_module._order("alongtrack", DAY, True, None) == kind.production_order(
-        _track("j3", 0, "dt"))
     assert kind.production_order(files[2]) > kind.production_order(files[1])
     assert kind.production_order(files[5]) > kind.production_order(files[4])
 
@@ -367,7 +363,6 @@ def test_sst_takes_the_preferred_level_of_each_day_and_the_first_of_equals():
     b = ObservationFile("sst", names[1], DAY, level="L4", created="2020-01-07T00:00:00Z")
     assert kind.slot(a) == kind.slot(b) != kind.slot(files[2])
     assert kind.production_order(b) > kind.production_order(a)
-    assert ingest_module._order("sst", None, False, b.created) == kind.production_order(b)
 
 
 def test_find_input_files_warns_about_identical_sst_candidates(tmp_path, tiny_ocean, caplog):

@@ -371,3 +371,16 @@ def test_the_sea_mask_reaches_samples_statistics_and_validation():
                  for value in (float("nan"), 0.0)]
     scores = [_validate(obj, [b], cpu) for b in with_land]
     assert scores[0] == scores[1] and all(math.isfinite(s) for s in scores[0].values())
+
+
+def test_a_loss_whose_weights_are_all_zero_is_refused_naming_it():
+    import dataclasses
+
+    from varnet.config import ConfigError
+
+    weights = ("ssh", "grad_ssh", "uv", "uv_geo", "div", "strain", "prior", "large_scale",
+               "first_guess")
+    zero = dataclasses.replace(LossConfig(), **dict.fromkeys(weights, 0.0))
+    with pytest.raises(ConfigError, match=r"every loss weight .* is zero: nothing to train"):
+        zero.validate()
+    dataclasses.replace(zero, uv=1.0).validate()

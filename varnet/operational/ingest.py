@@ -103,7 +103,6 @@ from varnet.datamodel.kinds import (
     KindOptions,
     ObservationFile,
     ObservationKind,
-    netcdf_date_created,
 )
 from varnet.io.atomic import (
     NO_SPACE_ERRNOS,
@@ -659,11 +658,6 @@ def _created(kind: ObservationKind, path: Path) -> str | None:
     return _timestamp(kind.date_created(path))
 
 
-def _date_created(path: Path) -> str | None:
-    """A NetCDF file's ``date_created`` as a ledger timestamp (None if absent or unreadable)."""
-    return _timestamp(netcdf_date_created(path))
-
-
 def _timestamp(text: str | None) -> str | None:
     """An ISO date and time as a ledger timestamp (UTC); None for None or a non-date."""
     if not text:
@@ -676,17 +670,6 @@ def _timestamp(text: str | None) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # archive
-
-
-def _order(kind: str, production_day: dt.date | None, is_dt: bool,
-           created: str | None) -> tuple:
-    """Production order of a file of a registered kind (later productions compare greater),
-    from its production day, whether it is delayed-time and its ``date_created``: the kind's
-    :meth:`~varnet.datamodel.kinds.ObservationKind.production_order`. Kept for
-    :mod:`varnet.operational.rebuild`; new code asks the kind."""
-    file = ObservationFile(kind=kind, name="dt_" if is_dt else "", data_day=None,
-                           production_day=production_day, created=created)
-    return observation_kinds.get(kind).production_order(file)
 
 
 def _archive(

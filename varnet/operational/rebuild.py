@@ -10,12 +10,12 @@ the product files, each carrying its provenance. :func:`rebuild_ledger`
    timings or failed attempts), and any ledger with a claim of a live process;
 3. builds the new ledger in a temporary file beside the old one:
 
-   - every archived file, ``archive/alongtrack/YYYY/MM/*.nc`` and ``archive/sst/YYYY/MM/*.nc``:
-     identity from its name (:func:`~varnet.io.names.parse_alongtrack_filename`,
-     :func:`~varnet.io.names.parse_ghrsst_filename`), SHA-256, size, ``date_created`` (read as
-     ingest reads it), archived at its inode change time (when ingest moved it there); of
-     several productions of one along-track mission and day the latest is ``ok`` and the
-     others ``superseded``, as ingest decides;
+   - every archived file, ``archive/{kind}/YYYY/MM/*.nc`` for each observation kind of the
+     registry (:mod:`varnet.datamodel.kinds`): identity from its name (the kind's
+     :meth:`~varnet.datamodel.kinds.ObservationKind.index`), SHA-256, size,
+     ``date_created`` (read as ingest reads it), archived at its inode change time (when
+     ingest moved it there); of several productions of one slot (along-track: one mission
+     and day) the newest is ``ok`` and the others ``superseded``, as ingest decides;
    - every quarantined file, ``quarantine/YYYYMMDD/*``, from its ``.reason.txt`` note:
      ``superseded`` where the note says a later production replaced it, else
      ``quarantined`` with the note's problem as the reason;
@@ -40,6 +40,7 @@ No torch here: operations hosts import this module.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -52,11 +53,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from varnet.datamodel import kinds as observation_kinds
+from varnet.datamodel.kinds import ObservationFile, ObservationKind
 from varnet.errors import EXIT_CONFIG, VarnetError
-from varnet.io.names import parse_alongtrack_filename, parse_ghrsst_filename
 from varnet.io.readers import InputFileError
 from varnet.operational.config import OpsConfig
-from varnet.operational.ingest import _date_created, _order, _sha256
+from varnet.operational.ingest import _created, _sha256
 from varnet.operational.ledger import (
     InputRecord,
     InstanceLock,
@@ -280,77 +282,80 @@ def _changed_at(path: Path) -> str:
 class _Archived:
     """An archived file, as ingest would have recorded it."""
 
-    path: Path
-    kind: str
+    kind: ObservationKind
+    file: ObservationFile
     sha256: str
     size: int
-    data_day: dt.date
-    mission: str | None
-    level: str | None
-    production_day: dt.date | None
-    created: str | None
-    is_dt: bool
 
     @property
-    def order(self) -> tuple:
-        return _order(self.kind, self.production_day, self.is_dt, self.created)
+    def path(self) -> Path:
+        return self.file.path
+
+    @property
+    def slot(self) -> tuple:
+        """Its kind and the kind's slot: files of one slot hold the same data."""
+        return (self.kind.name, self.kind.slot(self.file))
 
 
 def _archived_files(archive: Path, report: RebuildReport) -> Iterator[_Archived]:
-    for kind in ("alongtrack", "sst"):
-        for path in sorted((archive / kind).glob(_ARCHIVE_GLOB)):
+    for kind in observation_kinds.kinds():
+        for path in sorted((archive / kind.name).glob(_ARCHIVE_GLOB)):
             if path.name.startswith("."):
                 continue  # a temporary file of an interrupted ingest
             try:
-                yield _read_archived(path, kind, report)
+                found = _read_archived(path, kind, report)
             except (OSError, ValueError) as exc:
                 report.unreadable.append((path, f"{_problem(exc)} (not recorded)"))
+            else:
+                if found is not None:
+                    yield found
 
 
-def _read_archived(path: Path, kind: str, report: RebuildReport) -> _Archived:
-    """One archived file; one whose content cannot be opened is recorded all the same (it
-    is in the archive: products that read it will say so) and reported."""
-    if kind == "alongtrack":
-        name = parse_alongtrack_filename(path.name)
-        day, mission, level, production, is_dt = (name.day, name.mission, None,
-                                                  name.production, name.product == "dt")
-    else:
-        sst = parse_ghrsst_filename(path.name)
-        day, mission, level, production, is_dt = sst.day, None, sst.level, None, False
+def _read_archived(path: Path, kind: ObservationKind,
+                   report: RebuildReport) -> _Archived | None:
+    """One archived file (None for a name its kind does not recognise: reported); one whose
+    content cannot be opened is recorded all the same (it is in the archive: products that
+    read it will say so) and reported."""
+    file = kind.index(path)
+    if file is None:
+        report.unreadable.append((path, f"not {kind.expected_name} (not recorded)"))
+        return None
     sha, size = _sha256(path)
     try:
-        created = _date_created(path)
+        created = _created(kind, path)
     except InputFileError as exc:
         created = None
         report.unreadable.append((path, f"{exc.problem} (recorded, without its date_created)"))
-    if production is None and created:  # GHRSST: the day of its date_created, as ingest
+    production = file.production_day
+    if production is None and created:  # a name without it (GHRSST): as ingest records it
         production = dt.date.fromisoformat(created[:10])
-    return _Archived(path, kind, sha, size, day, mission, level, production, created, is_dt)
+    file = dataclasses.replace(file, production_day=production, created=created)
+    return _Archived(kind, file, sha, size)
 
 
 def _record_archive(ledger: Ledger, archive: Path, report: RebuildReport) -> list[InputRecord]:
-    """Record every archived file; of one along-track mission and day the latest production
-    is ``ok``, the others ``superseded``."""
+    """Record every archived file; of the files of one slot of a kind (along-track: one
+    mission and day) the newest production is ``ok``, the others ``superseded``, as ingest
+    decides (:meth:`~varnet.datamodel.kinds.ObservationKind.production_order`)."""
     files = list(_archived_files(archive, report))
-    latest: dict[tuple, _Archived] = {}
+    newest: dict[tuple, _Archived] = {}
     for f in files:
-        if f.kind == "alongtrack":
-            key = (f.mission, f.data_day)
-            if key not in latest or (f.order, f.path.name) > (latest[key].order,
-                                                              latest[key].path.name):
-                latest[key] = f
+        kept = newest.get(f.slot)
+        if kept is None or ((f.kind.production_order(f.file), f.file.name)
+                            > (kept.kind.production_order(kept.file), kept.file.name)):
+            newest[f.slot] = f
     records = []
     with ledger.transaction():
-        for f in sorted(files, key=lambda f: (f.data_day, f.kind, f.path.name)):
-            best = latest.get((f.mission, f.data_day)) if f.kind == "alongtrack" else f
+        for f in sorted(files, key=lambda f: (f.file.data_day, f.kind.name, f.file.name)):
+            best = newest[f.slot]
             status = "ok" if best is f else "superseded"
-            reason = (None if best is f else f"superseded by {best.path.name} (later "
+            reason = (None if best is f else f"superseded by {best.file.name} (later "
                       "production; found by varnet-ops ledger rebuild)")
             records.append(ledger.record_input(
-                path=f.path, original_name=f.path.name, kind=f.kind, sha256=f.sha256,
-                size=f.size, status=status, mission=f.mission, level=f.level,
-                data_day=f.data_day, production_day=f.production_day, file_created=f.created,
-                reason=reason, ingested_at=_changed_at(f.path)))
+                path=f.path, original_name=f.file.name, kind=f.kind.name, sha256=f.sha256,
+                size=f.size, status=status, mission=f.file.mission, level=f.file.level,
+                data_day=f.file.data_day, production_day=f.file.production_day,
+                file_created=f.file.created, reason=reason, ingested_at=_changed_at(f.path)))
             report.inputs[status] += 1
     return records
 
@@ -381,15 +386,13 @@ def _entry_sha256(path: Path) -> tuple[str, int]:
 
 
 def _identity(names: tuple[str, ...]) -> dict[str, object]:
-    """What the first name that parses says about a file (``kind`` unknown if none)."""
+    """What the first name a kind recognises says about a file (``kind`` unknown if none)."""
     for name in names:
-        with contextlib.suppress(ValueError):
-            at = parse_alongtrack_filename(name)
-            return {"kind": "alongtrack", "mission": at.mission, "data_day": at.day,
-                    "production_day": at.production}
-        with contextlib.suppress(ValueError):
-            sst = parse_ghrsst_filename(name)
-            return {"kind": "sst", "level": sst.level, "data_day": sst.day}
+        identity = observation_kinds.identify_name(name)
+        if identity is not None:
+            return {"kind": identity.kind, "mission": identity.mission,
+                    "level": identity.level, "data_day": identity.data_day,
+                    "production_day": identity.production_day}
     return {"kind": "unknown"}
 
 

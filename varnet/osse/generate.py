@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from varnet import __version__
 from varnet.config import to_mapping
+from varnet.errors import EXIT_CONFIG, VarnetError
 from varnet.io.names import (
     alongtrack_filename,
     ghrsst_filename,
@@ -49,6 +50,14 @@ from varnet.osse.truth_file import TruthWriter
 
 log = logging.getLogger(__name__)
 SOURCE = f"varnet {__version__} synthetic ocean (OSSE)"
+
+
+class OceanBlewUp(VarnetError, FloatingPointError):
+    """The quasi-geostrophic model became non-finite: its time step is too long for the
+    configured flow (exit code 2: a configuration to change)."""
+
+    exit_code = EXIT_CONFIG
+    what = "synthetic ocean"
 
 
 @dataclass
@@ -182,7 +191,7 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
             model.step(steps_to_noon if i == 0 else 2 * steps_to_noon)
             fields = sampler(model)
             if not np.all(np.isfinite(fields.ssh)):
-                raise FloatingPointError(f"the QG model blew up on {day}: non-finite SSH; "
+                raise OceanBlewUp(f"the QG model blew up on {day}: non-finite SSH; "
                                          "reduce ocean.time_step_s")
             writer.append(day, fields)
             sla[i] = fields.sla

@@ -214,9 +214,12 @@ class LossConfig:
 
     def validate(self) -> None:
         """Raise :class:`~varnet.config.ConfigError` naming the first invalid field."""
-        for name in ("ssh", "grad_ssh", "uv", "uv_geo", "div", "strain", "prior",
-                     "large_scale", "first_guess"):
+        weights = ("ssh", "grad_ssh", "uv", "uv_geo", "div", "strain", "prior", "large_scale",
+                   "first_guess")
+        for name in weights:
             _non_negative(getattr(self, name), name)
+        require(any(getattr(self, name) > 0 for name in weights), "ssh",
+                f"every loss weight ({', '.join(weights)}) is zero: nothing to train")
         _positive_int(self.large_scale_pool, "large_scale_pool")
         _positive_int(self.div_smoothing, "div_smoothing", 0)
         for i, w in enumerate(self.cascade_weights):
