@@ -30,7 +30,7 @@ from varnet.io.readers import read_truth
 from varnet.operational.cli import main
 from varnet.operational.config import OpsConfig, load_ops_config
 from varnet.operational.ingest import ingest
-from varnet.operational.ledger import Ledger
+from varnet.operational.ledger import Ledger, config_region_key, product_file_region
 from varnet.operational.mdt import mdt_from_cells
 from varnet.operational.pipeline import Producer, build_inputs, model_oi_config
 from varnet.operational.products import (
@@ -673,7 +673,14 @@ def test_a_land_mask_reaches_the_product_and_an_all_sea_mask_changes_nothing(
     ops.toml.write_text(toml)
     config = load_ops_config(ops.toml)
     assert (config.grid().ocean == ocean).all()
+    if land:  # another region than the open one under the same name: refused, then alone
+        with pytest.raises(ConfigError, match="another region"):
+            Producer(config)
+        with ops.ledger() as ledger, ledger.transaction() as conn:
+            conn.execute("DELETE FROM products")
     result = Producer(config).make(DAY, PRODUCTION, final=True, force=True)
+    assert (product_file_region(result.path) == config_region_key(config)) and (
+        (config_region_key(config) != config_region_key(made.ops.config)) is land)
     assert result.status == "final", result.error
     fields = _product_fields(result.path)
     np.testing.assert_array_equal(fields.pop("sftof"), np.where(ocean, 100.0, 0.0))
