@@ -71,7 +71,7 @@ heldback: venv
 test: venv
 	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The fast tier for daily work: everything but the tests marked slow (torch training and
 # export end to end, the operations soak test).
@@ -93,7 +93,7 @@ $(OPS_BIN)/.installed: pyproject.toml
 test-ops: $(OPS_BIN)/.installed
 	@$(OPS_BIN)/python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') \
 	  and 'torch is installed in $(OPS_VENV), so it is no operations host: remove it')"
-	$(OPS_BIN)/python -m pytest -q -m "not torch" --no-torch-skips
+	$(OPS_BIN)/python -m pytest -q -m "not torch" --no-torch-skips --durations=15
 
 bench: venv
 	for script in benchmarks/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
