@@ -285,9 +285,10 @@ def _total(run: dict[str, float], quicklook: bool) -> float:
     return sum(run[s] for s in STAGES) + (run[QUICKLOOK] if quicklook else 0.0)
 
 
-def timed_make(producer: Producer, day: dt.date, production_day: dt.date) -> dict[str, float]:
+def timed_make(producer: Producer, day: dt.date, production_day: dt.date,
+               force: bool = False) -> dict[str, float]:
     started = time.perf_counter()
-    result: DayResult = producer.make(day, production_day, final=True)
+    result: DayResult = producer.make(day, production_day, final=True, force=force)
     wall = time.perf_counter() - started
     if result.status != "final":
         raise RuntimeError(f"product {day} on {producer.config.region}: {result.status}: "
@@ -313,7 +314,9 @@ def bench_day(work: Path, region: Region, base: OpsConfig, repeat: int,
         print(f"  {region.label} ({provider}) repetition {k + 1}/{repeat} ...", flush=True)
         case.runs["cold"].append(timed_make(producer, DAY, issue))
         case.runs["next day"].append(timed_make(producer, DAY + dt.timedelta(days=1), issue))
-        case.runs["re-made"].append(timed_make(producer, DAY, issue + dt.timedelta(days=1)))
+        # a final is made again only when forced (varnet-ops reprocess --force)
+        case.runs["re-made"].append(timed_make(producer, DAY, issue + dt.timedelta(days=1),
+                                               force=True))
         producer.ledger.close()
         if k == 0:
             state = Path(config.paths.state)
