@@ -335,7 +335,7 @@ class ProductionConfig:
         not used, in ingest and in products; 0..5, default 4 (acceptable and best quality).
         Ingest quarantines an SST file with no pixel left.
     min_observations : int
-        Fewest along-track points inside the region over a product's window (7 days) for
+        Fewest along-track points over the region's sea in a product's window (7 days) for
         the product to be made, at least 1 (default 1); a window with fewer fails with the
         reason, never a product made from the model alone.
     max_input_mb : int

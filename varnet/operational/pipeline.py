@@ -116,11 +116,11 @@ class ProductInputs:
     files : list of InputRecord
         Every input file read.
     days_without_observations : list of datetime.date
-        Window days without any along-track point inside the region.
+        Window days without any along-track point over the region's sea.
     days_without_sst : list of datetime.date
         Window days with no SST file.
     alongtrack_points : list of int
-        Along-track points inside the region on each day of the window.
+        Along-track points over the region's sea on each day of the window.
     sst_coverage : list of float
         Fraction of the grid's cells with an SST value on each day of the window.
     track_mdt : TrackMdtCells or None
@@ -139,7 +139,7 @@ class ProductInputs:
 
     @property
     def observations(self) -> tuple[tuple[dt.date, int, float], ...]:
-        """``(day, along-track points inside the region, SST coverage)`` for each window day."""
+        """``(day, along-track points over the region's sea, SST coverage)`` for each window day."""
         return tuple(zip(self.days, self.alongtrack_points, self.sst_coverage, strict=True))
 
     @property
@@ -283,7 +283,7 @@ def assemble_inputs(
     min_quality_level : int, default 4
         SST pixels whose GHRSST ``quality_level`` is below this are not used (0..5).
     min_observations : int, default 1
-        Fewest along-track points inside the region over the window for a product to be
+        Fewest along-track points over the region's sea in the window for a product to be
         made; fewer is a :class:`NoInputError`, never a map made from the model alone.
 
     Returns
@@ -293,7 +293,7 @@ def assemble_inputs(
     Raises
     ------
     NoInputError
-        If the along-track points inside the region are fewer than ``min_observations``.
+        If the along-track points over the region's sea are fewer than ``min_observations``.
     """
     timings = {} if timings is None else timings
     days = window_days(day, metadata.window_days)
@@ -613,7 +613,7 @@ class ProductMaker:
         Raises
         ------
         NoInputError
-            If the window has fewer along-track points inside the region than
+            If the window has fewer along-track points over the region's sea than
             ``production.min_observations``.
         """
         config, day = self.config, job.day

@@ -372,7 +372,7 @@ class ProductProvenance:
         region (sorted, duplicates removed); written as ``days_without_observations``, ISO
         dates separated by ", " (empty when every day had observations).
     observations : tuple of (datetime.date, int, float)
-        For each day of the window: the along-track points inside the region and the
+        For each day of the window: the along-track points over the region's sea and the
         fraction of the region's cells with an SST value; written as
         ``observations_in_region``, one line a day, e.g. ``"2012-10-19: 1523 along-track
         points, SST on 100.0 % of cells"``.
