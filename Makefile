@@ -71,7 +71,7 @@ heldback: venv
 test: venv
 	$(BIN)/ruff check varnet tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -m "not soak" --durations=15
 
 # The fast tier for daily work: everything but the tests marked slow (torch training and
 # export end to end, the operations soak test).

@@ -60,7 +60,7 @@ from varnet.operational.pipeline import Producer
 from varnet.operational.products import file_sha256, product_digest
 from varnet.operational.runs import reprocess
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.soak]
 
 ONE = dt.timedelta(days=1)
 #: Production days the daemon simulates under kills (the issue asks for 60; the soak's ocean
