@@ -54,7 +54,7 @@ demo-models: venv $(OUT)/osse/truth.nc
 	$(BIN)/varnet-train evaluate models/demo --out models/demo/evaluation
 
 # The shipped demo models on two held-back oceans (other seeds: other flow, noise, clouds);
-# each ocean needs its own spin-up (~4 min) and generation (~5 min).
+# each ocean needs its own spin-up (~11 min) and generation (~14 min).
 HELDBACK_SEEDS := 7 11
 
 heldback: venv

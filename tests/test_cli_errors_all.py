@@ -319,6 +319,7 @@ def ops_config(tmp_path) -> Path:
     """The demo operations configuration, its folders in ``tmp_path`` (not created)."""
     text = (REPO / "configs" / "ops-demo.toml").read_text()
     text = text.replace('"../models/demo/demo.onnx"', f'"{REPO}/models/demo/demo.onnx"')
+    text = text.replace('"demo-region-sftof.nc"', f'"{REPO}/configs/demo-region-sftof.nc"')
     text = text.replace('"../demo-output/ops/', f'"{tmp_path}/')
     path = tmp_path / "ops.toml"
     path.write_text(text)

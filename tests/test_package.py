@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from varnet.config import load_toml
-from varnet.osse.config import OsseConfig
+from varnet.osse.config import OsseConfig, gulf_stream
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,5 +18,6 @@ def test_reader_kernels_and_osse_import_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_default_toml_spells_out_the_builtin_defaults():
-    assert load_toml(OsseConfig, ROOT / "configs" / "osse-default.toml") == OsseConfig()
+def test_default_toml_spells_out_the_gulf_stream_and_open_toml_the_dataclass_defaults():
+    assert load_toml(OsseConfig, ROOT / "configs" / "osse-default.toml") == gulf_stream()
+    assert load_toml(OsseConfig, ROOT / "configs" / "osse-open.toml") == OsseConfig()

@@ -14,9 +14,11 @@ import pytest
 # Needs torch: listed in conftest.TORCH_MODULES (marked `torch`, not collected without it).
 torch = pytest.importorskip("torch")
 
+import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
-from varnet.datamodel.grid import block_mean  # noqa: E402
+from varnet.datamodel.grid import Grid, block_mean  # noqa: E402
 from varnet.io.readers import read_truth  # noqa: E402
 from varnet.kernels.oi import OIConfig  # noqa: E402
 from varnet.scores import Fields, score_table  # noqa: E402
@@ -180,6 +182,66 @@ def test_evaluate_writes_the_table_maps_and_curves(trained, tmp_path):
     assert float(true_row["tau_uv"]) > 90.0  # geostrophy explains the synthetic currents
     for png in ("maps.png", "psd_scores_u.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def _with_land(osse: Path, folder: Path, ocean: np.ndarray) -> Path:
+    """A copy of the synthetic ocean ``osse`` whose truth is NaN on land (``ocean`` False),
+    as a synthetic ocean with a coast writes it."""
+    coast = Path(shutil.copytree(osse, folder, ignore=shutil.ignore_patterns("prepared")))
+    truth = xr.load_dataset(osse / "truth.nc")
+    for var in truth.data_vars.values():
+        if var.dims[-2:] == ("lat", "lon"):
+            var.values[..., ~ocean] = np.nan
+    truth.to_netcdf(coast / "truth.nc")
+    return coast
+
+
+def test_evaluate_on_an_ocean_with_land_also_scores_the_sea_beyond_the_coastal_band(
+        trained, osse, tmp_path, land_mask):
+    with xr.open_dataset(osse / "truth.nc") as truth:
+        lat, lon = truth["lat"].values, truth["lon"].values
+    ocean = land_mask.corner_and_island(lat, lon)
+    coast = _with_land(osse, tmp_path / "coast", ocean)
+    args = ["evaluate", str(trained), "--osse", str(coast), "--crop-deg", "0.4", "--quiet"]
+    # a band leaving less than half the domain sea is refused before any reconstruction
+    result = CliRunner().invoke(main, [*args, "--coastal-band-km", "150", "--out",
+                                       str(tmp_path / "wide")])
+    assert result.exit_code == 2 and "coastal band 150 km: only 40.1 %" in result.output
+    assert not (tmp_path / "wide").exists()
+
+    out = tmp_path / "evaluation"
+    result = CliRunner().invoke(main, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    inner = (slice(4, -4), slice(4, -4))  # 0.4 degree of 0.1 degree cells
+    offshore = (ocean & ~Grid(lat, lon, ocean).coastal_band(20.0))[inner]
+    sea_line = f"Scored over all {ocean[inner].sum()} sea cells of the cropped domain"
+    offshore_line = (f"Scored over the {offshore.sum()} sea cells of the cropped domain "
+                     "farther than 20 km from land")
+    assert sea_line in (out / "scores.md").read_text()
+    assert offshore_line in (out / "scores_offshore_20km.md").read_text()
+    assert result.output.index(sea_line) < result.output.index(offshore_line)
+    tables = [pd.read_csv(out / name, index_col=0)
+              for name in ("scores.csv", "scores_offshore_20km.csv")]
+    assert list(tables[0].index) == list(tables[1].index) == [
+        "Geostrophy of true SSH", "OI geostrophy", "4DVarNet SSH-SST"]
+    assert (tables[0]["tau_uv"] != tables[1]["tau_uv"]).all()
+    # the offshore table scores the offshore cells: its truth row is score_table's on them
+    days = np.arange(np.datetime64(TEST[0]), np.datetime64(TEST[1]) + 1)
+    with xr.open_dataset(coast / "truth.nc") as truth:
+        period = truth.sel(time=days + np.timedelta64(12, "h"))
+        fields = Fields(**{k: period[k].values[(slice(None), *inner)].astype(np.float64)
+                           for k in ("ssh", "u", "v")})
+    direct = score_table(fields, {"Geostrophy of true SSH": Fields(ssh=fields.ssh)},
+                         lat[inner[0]], lon[inner[1]], np.arange(days.size, dtype=float),
+                         ocean=offshore)
+    np.testing.assert_allclose(tables[1].loc["Geostrophy of true SSH"].to_numpy(),
+                               direct.loc["Geostrophy of true SSH"].to_numpy(), rtol=1e-5)
+
+    result = CliRunner().invoke(main, [*args, "--coastal-band-km", "0", "--out",
+                                       str(tmp_path / "no-band")])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "no-band").glob("scores*")) == [
+        "scores.csv", "scores.md"]
 
 
 def test_cli_names_the_bad_key(tmp_path):

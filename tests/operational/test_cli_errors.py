@@ -21,6 +21,7 @@ def config(tmp_path) -> str:
     """The demo configuration with its folders in ``tmp_path``, made by ``varnet-ops init``."""
     text = (REPO / "configs" / "ops-demo.toml").read_text()
     text = text.replace('"../models/demo/demo.onnx"', f'"{REPO}/models/demo/demo.onnx"')
+    text = text.replace('"demo-region-sftof.nc"', f'"{REPO}/configs/demo-region-sftof.nc"')
     text = text.replace('"../demo-output/ops/', f'"{tmp_path}/')
     path = tmp_path / "ops.toml"
     path.write_text(text)

@@ -13,6 +13,8 @@ The file must hold the grid's cells: for every cell centre of the grid, a centre
 ``lat``/``lon`` coordinates within a thousandth of a cell (longitudes compared modulo 360). A
 mask is not interpolated: a mask on another grid is a configuration error, named as such.
 
+:func:`write_sea_area_fraction` writes such a file (``sftof``, percent).
+
 No torch here: operations hosts import this module.
 """
 
@@ -25,10 +27,11 @@ import numpy as np
 import xarray as xr
 from numpy.typing import ArrayLike, NDArray
 
+from varnet.io.atomic import atomic_path
 from varnet.io.ghrsst_mask import MaskError, open_sea
 from varnet.io.readers import InputFileError
 
-__all__ = ["read_ocean_mask"]
+__all__ = ["read_ocean_mask", "write_sea_area_fraction"]
 
 _FRACTION_NAMES = ("sftof",)
 _LAND_NAMES = ("lsm", "land_mask", "land_binary_mask")
@@ -158,3 +161,42 @@ def read_ocean_mask(path: str | os.PathLike[str], lat: ArrayLike, lon: ArrayLike
     if not mask.any():
         raise InputFileError(path, "the ocean mask has no sea cell on the grid")
     return mask
+
+
+def write_sea_area_fraction(path: str | os.PathLike[str], lat: ArrayLike, lon: ArrayLike,
+                            fraction: ArrayLike, source: str = "") -> Path:
+    """Write a CF ``sftof`` file (sea area fraction, percent) that :func:`read_ocean_mask`
+    reads back: a cell is sea where at least half of it is.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file, replaced atomically.
+    lat, lon : array_like
+        Cell centres, degrees north and east.
+    fraction : array_like, shape (lat, lon)
+        Share of each cell that is sea, 0..1.
+    source : str
+        What made it (global ``source`` attribute).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    values = np.asarray(fraction, dtype=np.float64)
+    if values.shape != (np.size(lat), np.size(lon)) or not np.all((values >= 0) & (values <= 1)):
+        raise ValueError(f"fraction must be within 0..1 on the ({np.size(lat)}, {np.size(lon)}) "
+                         f"cells, got shape {values.shape}")
+    ds = xr.Dataset(
+        {"sftof": (("lat", "lon"), (100.0 * values).astype(np.float32),
+                   {"standard_name": "sea_area_fraction", "long_name": "sea area fraction",
+                    "units": "%"})},
+        coords={"lat": ("lat", np.asarray(lat, dtype=np.float64),
+                        {"standard_name": "latitude", "units": "degrees_north"}),
+                "lon": ("lon", np.asarray(lon, dtype=np.float64),
+                        {"standard_name": "longitude", "units": "degrees_east"})},
+        attrs={"Conventions": "CF-1.8", "source": source})
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, encoding={"sftof": {"zlib": True, "complevel": 4}})
+    return Path(path)

@@ -30,11 +30,15 @@ import logging
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from varnet.cli_errors import VarnetGroup
 from varnet.errors import CONFIG_PLACEHOLDER, EXIT_ATTENTION, EXIT_OK, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("varnet.ops")
 
@@ -223,29 +227,54 @@ def status_command(config_path: Path, as_json: bool, day: dt.datetime | None) ->
 @click.option("--start", type=_DAY, required=True, help="First product day.")
 @click.option("--end", type=_DAY, required=True, help="Last product day.")
 @click.option("--reference", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A varnet-train evaluate scores.csv to print beside (e.g. the model's).")
+              help="A varnet-train evaluate scores.csv to print beside (e.g. the model's); "
+                   "beside the offshore table, its scores_offshore_<band>km.csv where there "
+                   "is one.")
+@click.option("--coastal-band-km", type=click.FloatRange(min=0), default=20.0,
+              show_default=True,
+              help="Where the region has land, also the table over the sea farther than this "
+                   "from land; 0: not that table.")
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the table as CSV.")
+              help="Also write the table as CSV (the offshore one beside it, named "
+                   "<name>_offshore_<band>km.csv).")
 def score_command(config_path: Path, truth_path: Path, start: dt.datetime, end: dt.datetime,
-                  reference: Path | None, out_csv: Path | None) -> None:
+                  reference: Path | None, coastal_band_km: float, out_csv: Path | None) -> None:
     """The paper's score table of the products against a synthetic ocean's truth."""
-    import pandas as pd
-
     from varnet.operational.scoring import score_products
     from varnet.scores import table_markdown
 
     config = _load(config_path)
-    table = score_products(config.paths.products, config.name, truth_path, start.date(),
-                           end.date())
-    if reference is not None:
-        ref = pd.read_csv(reference, index_col=0)
-        ref.index = [f"{i} (varnet-train evaluate)" for i in ref.index]
-        table = pd.concat([table, ref.drop(index=[i for i in ref.index
-                                                  if i.startswith("Geostrophy of true")])])
+    scored = score_products(config.paths.products, config.name, truth_path, start.date(),
+                            end.date(), coastal_band_km=coastal_band_km)
     click.echo(f"products {start.date()} to {end.date()} against {truth_path}\n")
-    click.echo(table_markdown(table))
-    if out_csv is not None:
-        table.to_csv(out_csv, float_format="%.6g")
+    for result in scored:
+        suffix = result.sea.suffix
+        table = result.table
+        if reference is not None:
+            table = _with_reference(table, _sibling(reference, suffix))
+        if result.sea.coverage:
+            click.echo(f"{result.sea.coverage}\n")
+        click.echo(table_markdown(table))
+        if out_csv is not None:
+            table.to_csv(_sibling(out_csv, suffix), float_format="%.6g")
+
+
+def _sibling(path: Path, suffix: str) -> Path:
+    """``path`` with ``suffix`` added to its stem (``scores.csv`` -> ``scores{suffix}.csv``)."""
+    return path.with_name(f"{path.stem}{suffix}{path.suffix}")
+
+
+def _with_reference(table: pd.DataFrame, reference: Path) -> pd.DataFrame:
+    """``table`` and the rows of a ``varnet-train evaluate`` CSV but its true geostrophy,
+    named as such; ``table`` alone when there is no such file."""
+    import pandas as pd
+
+    if not reference.is_file():
+        return table
+    ref = pd.read_csv(reference, index_col=0)
+    ref.index = [f"{i} (varnet-train evaluate)" for i in ref.index]
+    return pd.concat([table, ref.drop(index=[i for i in ref.index
+                                              if i.startswith("Geostrophy of true")])])
 
 
 @main.command("drift")

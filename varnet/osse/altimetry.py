@@ -185,8 +185,11 @@ def simulate_track_day(truth: GriddedTruth, mission: Mission, day: dt.date,
         drive[0] = rng.standard_normal()
         error = error + config.correlated_noise_m * lfilter([1.0], [1.0, -rho], drive)
     t_s, lon, lat = daily_passes(mission, day, truth.lon_bounds, truth.lat_bounds)
-    idx = np.round(t_s - t0).astype(np.int64)
     sla_true = truth.sample_sla(t_s, lat, lon)
+    over_sea = np.isfinite(sla_true)
+    if not over_sea.all():  # the altimeter stops at the coast (NaN truth on land)
+        t_s, lon, lat, sla_true = t_s[over_sea], lon[over_sea], lat[over_sea], sla_true[over_sea]
+    idx = np.round(t_s - t0).astype(np.int64)
     sla_obs = sla_true + error[idx]
     time = (np.datetime64(EPOCH, "ns")
             + np.round(t_s * 1e9).astype(np.int64).astype("timedelta64[ns]"))

@@ -38,13 +38,14 @@ from varnet.io.names import (
 from varnet.io.writers import write_alongtrack, write_sst
 from varnet.osse.altimetry import GriddedTruth, TrackDay, simulate_track_day
 from varnet.osse.clouds import CloudSimulator
+from varnet.osse.coast import ocean_on_grid
 from varnet.osse.config import OsseConfig
 from varnet.osse.diagnostics import OsseDiagnostics
 from varnet.osse.geometry import PlaneMapping
+from varnet.osse.jet import JetProfile
 from varnet.osse.orbits import MISSIONS
-from varnet.osse.qg import TwoLayerQG
 from varnet.osse.quicklook import plot_quicklook
-from varnet.osse.spinup import DAY_S, load_state, model_parameters
+from varnet.osse.spinup import DAY_S, load_state, make_model, model_parameters
 from varnet.osse.truth import TruthDay, TruthSampler
 from varnet.osse.truth_file import TruthWriter
 
@@ -103,34 +104,36 @@ def _quicklook_day(config: OsseConfig) -> dt.date:
     return days[len(days) // 2]
 
 
-def _observed_fraction(tracks: list[TrackDay], lat: np.ndarray, lon: np.ndarray) -> float:
+def _observed_fraction(tracks: list[TrackDay], lat: np.ndarray, lon: np.ndarray,
+                       ocean: np.ndarray) -> float:
+    """Share of the grid's sea cells holding at least one of the tracks' samples."""
     res_lat, res_lon = lat[1] - lat[0], lon[1] - lon[0]
     cells = set()
     for track in tracks:
         i = np.clip(np.round((track.latitude - lat[0]) / res_lat), 0, lat.size - 1)
         j = np.clip(np.round((track.longitude - lon[0]) / res_lon), 0, lon.size - 1)
         cells.update((i * lon.size + j).astype(np.int64).tolist())
-    return len(cells) / (lat.size * lon.size)
+    return len(cells) / int(np.count_nonzero(ocean))
 
 
 def _write_sst_day(config: OsseConfig, out_dir: Path, day: dt.date, lat: np.ndarray,
                    lon: np.ndarray, sst: np.ndarray, clouds: CloudSimulator | None,
-                   products: OsseProducts) -> None:
+                   ocean: np.ndarray, products: OsseProducts) -> None:
     ordinal = day.toordinal()
     l4 = sst
     if config.sst.l4_noise_k > 0:
         rng = np.random.default_rng([config.seed, 102, ordinal])
         l4 = sst + config.sst.l4_noise_k * rng.standard_normal(sst.shape)
-    products.sst_l4.append(write_sst(
+    products.sst_l4.append(write_sst(  # the GHRSST mask: water (1) on sea, land (2) on land
         out_dir / "sst" / "l4" / ghrsst_filename(day, "L4"), day=day, lat=lat, lon=lon,
-        sst_k=l4, level="L4", mask=np.ones(sst.shape, dtype=np.int8), source=SOURCE))
+        sst_k=l4, level="L4", mask=ocean, source=SOURCE))
     if clouds is not None:
         rng = np.random.default_rng([config.seed, 103, ordinal])
         l3 = sst + config.sst.l3_noise_k * rng.standard_normal(sst.shape)
         l3[clouds.next_day(day)] = np.nan
         products.sst_l3.append(write_sst(
             out_dir / "sst" / "l3" / ghrsst_filename(day, "L3S"), day=day, lat=lat, lon=lon,
-            sst_k=l3, level="L3S", source=SOURCE))
+            sst_k=l3, level="L3S", mask=None if ocean.all() else ocean, source=SOURCE))
 
 
 def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> OsseProducts:
@@ -156,12 +159,14 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     lat, lon = grid_coordinates(config)
     params = model_parameters(config)
-    mapping = PlaneMapping.for_grid(config.grid, params.domain_m)
+    mapping = PlaneMapping.for_config(config)
     q0, sst0 = load_state(config, params)
-    model = TwoLayerQG(params, q0, sst0)
+    model = make_model(config, params, q0, sst0)
+    ocean = ocean_on_grid(config.coast, lat, lon)
     sampler = TruthSampler(mapping, lat, lon, params.nx, config.ocean.mean_flow_m_s,
-                           config.sst.reference_k, params.sst_gradient_k_per_m)
-    diagnostics = OsseDiagnostics(lat, lon, sampler.sst_background)
+                           config.sst.reference_k, params.sst_gradient_k_per_m,
+                           jet=JetProfile.for_config(config, mapping), ocean=ocean)
+    diagnostics = OsseDiagnostics(lat, lon, sampler.sst_background, ocean=ocean)
     clouds = None
     if config.sst.write_l3:
         clouds = CloudSimulator(lat, lon, config.sst.cloud_fraction,
@@ -190,13 +195,13 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
         for i, day in enumerate(bar):
             model.step(steps_to_noon if i == 0 else 2 * steps_to_noon)
             fields = sampler(model)
-            if not np.all(np.isfinite(fields.ssh)):
+            if not np.all(np.isfinite(fields.ssh[ocean])):
                 raise OceanBlewUp(f"the QG model blew up on {day}: non-finite SSH; "
                                          "reduce ocean.time_step_s")
             writer.append(day, fields)
             sla[i] = fields.sla
             diagnostics.add_day(fields)
-            _write_sst_day(config, out_dir, day, lat, lon, fields.sst, clouds, products)
+            _write_sst_day(config, out_dir, day, lat, lon, fields.sst, clouds, ocean, products)
             if day == quicklook_day:
                 quicklook_fields = fields
     products.timings_s["truth_and_sst"] = time.perf_counter() - started
@@ -220,8 +225,8 @@ def generate(config: OsseConfig, out_dir: str | Path, progress: bool = True) -> 
                 mission=track.mission.short_name, product=config.altimetry.product,
                 production_day=day + latency, source=SOURCE))
             diagnostics.add_observed_fraction(track.mission.short_name,
-                                              _observed_fraction([track], lat, lon))
-        diagnostics.add_observed_fraction("all", _observed_fraction(tracks, lat, lon))
+                                              _observed_fraction([track], lat, lon, ocean))
+        diagnostics.add_observed_fraction("all", _observed_fraction(tracks, lat, lon, ocean))
         if day == quicklook_day:
             quicklook_tracks = [(t.mission.short_name, t.longitude, t.latitude,
                                  t.sla_filtered) for t in tracks]

@@ -55,6 +55,7 @@ def plot_quicklook(path: str | Path, day: dt.date, lat: np.ndarray, lon: np.ndar
         im = ax.imshow(data, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax,
                        aspect=1.0 / np.cos(np.deg2rad(lat.mean())), interpolation="nearest",
                        alpha=alpha)
+        ax.set_facecolor("0.75")  # land (NaN) in grey
         ax.set_title(title)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
@@ -64,7 +65,7 @@ def plot_quicklook(path: str | Path, day: dt.date, lat: np.ndarray, lon: np.ndar
     show(axes[0, 0], fields.ssh, "SSH (MDT + anomaly)", "viridis", "m")
     axes[0, 0].contour(lon, lat, fields.ssh, levels=15, colors="k", linewidths=0.4)
     show(axes[0, 1], speed, "surface current speed", "magma", "m s-1", 0,
-         float(np.quantile(speed, 0.995)))
+         float(np.nanquantile(speed, 0.995)))
     step = max(1, lat.size // 24)
     axes[0, 1].quiver(lon[::step], lat[::step], fields.u[::step, ::step],
                       fields.v[::step, ::step], color="w", scale=12, width=0.002)

@@ -51,8 +51,14 @@ three parts, all in m s-1 on the product grid (:math:`\hat k` the vertical unit 
    order :math:`Ro^2 f L`, i.e. :math:`Ro\,|\mathbf u_g|`.
 
 The total current is :math:`\mathbf u = \mathbf u_g + \mathbf u_{cg} + \mathbf u_a`. SST is
-:math:`T = T_0 - G\,(y - y_0) + T'`, the tracer of :mod:`varnet.osse.qg` on its background
-gradient, in kelvin.
+:math:`T = T_0 - G\,(y - y_0) + \tilde T(y) + T'`, the tracer of :mod:`varnet.osse.qg` on its
+background gradient and front (:mod:`varnet.osse.jet`), in kelvin.
+
+With a jet, the mean dynamic topography holds the jet's background streamfunction,
+:math:`\mathrm{MDT} = f\,\tilde\Psi(y)/(g k^2)` (plus the uniform flow's, if any), so that
+the SSH is :math:`f(\psi_1 + \tilde\Psi)/(g k^2)` + the uniform flow's MDT. With a coast,
+every field is NaN on land cells (:mod:`varnet.osse.coast`); geostrophy and the other
+derivatives are one-sided next to land.
 """
 
 from __future__ import annotations
@@ -66,7 +72,8 @@ from varnet.kernels.finite_differences import (
     coriolis_parameter,
     geostrophic_velocity,
 )
-from varnet.osse.geometry import FourierResampler, PlaneMapping
+from varnet.osse.geometry import FourierResampler, PlaneMapping, TurnedResampler
+from varnet.osse.jet import JetProfile
 from varnet.osse.qg import TwoLayerQG
 
 
@@ -112,38 +119,59 @@ class TruthSampler:
     mean_flow_m_s : float
         Imposed upper-layer zonal mean flow (plane units), m s-1.
     sst_reference_k, sst_gradient_k_per_m : float
-        Background SST at the reference latitude (K) and its northward decrease (K m-1,
-        plane metres).
+        Background SST at the reference latitude (K) and its decrease along the plane's y
+        (K m-1, plane metres).
+    jet : JetProfile, optional
+        The jet and its SST front.
+    ocean : ndarray of bool, shape (nlat, nlon), optional
+        Sea cells; every field is NaN elsewhere. All sea if omitted.
     """
 
     def __init__(self, mapping: PlaneMapping, lat_deg: np.ndarray, lon_deg: np.ndarray,
                  nx: int, mean_flow_m_s: float, sst_reference_k: float,
-                 sst_gradient_k_per_m: float) -> None:
+                 sst_gradient_k_per_m: float, jet: JetProfile | None = None,
+                 ocean: np.ndarray | None = None) -> None:
         self.lat = np.asarray(lat_deg, float)
         self.lon = np.asarray(lon_deg, float)
         self.mapping = mapping
-        y = mapping.y_of_lat(self.lat)
-        self.resample = FourierResampler(nx, mapping.domain_m, mapping.x_of_lon(self.lon), y)
+        shape = (self.lat.size, self.lon.size)
+        x, y = mapping.plane_xy(self.lon[np.newaxis, :], self.lat[:, np.newaxis])
+        x, y = np.broadcast_to(x, shape), np.broadcast_to(y, shape)
+        if mapping.turned:
+            self.resample = TurnedResampler(nx, mapping.domain_m, x, y)
+        else:
+            self.resample = FourierResampler(nx, mapping.domain_m, x[0], y[:, 0])
         self.ssh_factor = mapping.ssh_per_streamfunction(self.lat)[:, None]
         self.inv_scale = (1.0 / mapping.scale_factor(self.lat))[:, None]
-        self.mdt = np.broadcast_to(
-            mapping.mean_dynamic_topography(self.lat, mean_flow_m_s)[:, None],
-            (self.lat.size, self.lon.size)).copy()
+        self.land = None if ocean is None or np.all(ocean) else ~np.asarray(ocean, bool)
+        mdt = np.broadcast_to(mapping.mean_dynamic_topography(self.lat, mean_flow_m_s)[:, None],
+                              shape).copy()
         sst_background = sst_reference_k - sst_gradient_k_per_m * (y - 0.5 * mapping.domain_m)
-        self.sst_background = np.broadcast_to(sst_background[:, None], self.mdt.shape).copy()
+        if jet is not None:
+            mdt = mdt + self.ssh_factor * jet.streamfunction(y)
+            sst_background = sst_background + jet.sst_front(y)
+        self.mdt = self._mask(mdt)
+        self.sst_background = self._mask(np.broadcast_to(sst_background, shape).copy())
         self.f = coriolis_parameter(self.lat)[:, None]
+
+    def _mask(self, field: np.ndarray) -> np.ndarray:
+        """``field`` with NaN on land (in place)."""
+        if self.land is not None:
+            field[self.land] = np.nan
+        return field
 
     def __call__(self, model: TwoLayerQG) -> TruthDay:
         """Truth fields for the model's current state."""
         psi_h = model.streamfunction_spectrum()[0]
         chi_h = model.divergent_potential_spectrum()
-        sla = self.ssh_factor * self.resample(psi_h)
+        sla = self._mask(self.ssh_factor * self.resample(psi_h))
         ssh = self.mdt + sla
         sst = self.sst_background + self.resample(model.th)
         ugos, vgos = geostrophic_velocity(ssh, self.lat, self.lon)
         adv_x, adv_y = advection(ugos, vgos, self.lat, self.lon)
         ucg, vcg = -adv_y / self.f, adv_x / self.f
-        uag = self.inv_scale * self.resample.ddx(chi_h)
-        vag = self.inv_scale * self.resample.ddy(chi_h)
+        uag, vag = self.mapping.to_east_north(self.inv_scale * self.resample.ddx(chi_h),
+                                              self.inv_scale * self.resample.ddy(chi_h))
+        uag, vag = self._mask(uag), self._mask(vag)
         return TruthDay(ssh=ssh, sla=sla, u=ugos + ucg + uag, v=vgos + vcg + vag,
                         ugos=ugos, vgos=vgos, ucg=ucg, vcg=vcg, uag=uag, vag=vag, sst=sst)

@@ -2,7 +2,8 @@
 
 One CF-1.8 NetCDF4 file, written day by day into a temporary file that is renamed into place
 only when the last day is written, so that an interrupted run never leaves a truncated truth.
-Variables (time, lat, lon) in float32 with zlib; ``mdt`` is (lat, lon). Times are 12:00 UTC of
+Variables (time, lat, lon) in float32 with zlib; ``mdt`` is (lat, lon). Land cells (NaN in
+the fields) hold ``_FillValue``. Times are 12:00 UTC of
 each day in ``days since 1950-01-01 00:00:00``. Read it with
 :func:`varnet.io.readers.read_truth`.
 """
@@ -21,6 +22,8 @@ from varnet import __version__
 from varnet.osse.truth import TruthDay
 
 TIME_UNITS = "days since 1950-01-01 00:00:00"
+#: Value stored on land cells (netCDF's default for float32).
+FILL_VALUE = np.float32(netCDF4.default_fillvals["f4"])
 
 #: name -> (standard_name or None, long_name, units)
 TRUTH_VARIABLES: dict[str, tuple[str | None, str, str]] = {
@@ -74,14 +77,15 @@ class TruthWriter:
             var.setncatts({"standard_name": std, "long_name": std, "units": units,
                            "axis": axis})
             var[:] = values
-        m = ds.createVariable("mdt", "f4", ("lat", "lon"), zlib=True, complevel=1)
+        m = ds.createVariable("mdt", "f4", ("lat", "lon"), zlib=True, complevel=1,
+                              fill_value=FILL_VALUE)
         m.setncatts({"standard_name": "sea_surface_height_above_geoid",
                      "long_name": "mean dynamic topography", "units": "m"})
-        m[:] = mdt
+        m[:] = np.ma.masked_invalid(mdt)
         chunks = (1, lat_deg.size, lon_deg.size)
         for name, (std, long_name, units) in TRUTH_VARIABLES.items():
             var = ds.createVariable(name, "f4", ("time", "lat", "lon"), zlib=True, complevel=1,
-                                    shuffle=True, chunksizes=chunks)
+                                    shuffle=True, chunksizes=chunks, fill_value=FILL_VALUE)
             atts = {"long_name": long_name, "units": units}
             if std:
                 atts["standard_name"] = std
@@ -99,7 +103,7 @@ class TruthWriter:
         i = self.count
         self.ds["time"][i] = (day - dt.date(1950, 1, 1)).days + 0.5
         for name in TRUTH_VARIABLES:
-            self.ds[name][i] = getattr(fields, name).astype(np.float32)
+            self.ds[name][i] = np.ma.masked_invalid(getattr(fields, name).astype(np.float32))
         self.count += 1
 
     def close(self) -> Path:

@@ -73,15 +73,20 @@ def main(ctx: click.Context, config_path: Path | None, run_dir: Path | None, res
               help="Output folder. Default: <first run or checkpoint folder>/evaluation.")
 @click.option("--crop-deg", type=float, default=1.0, show_default=True,
               help="Border left out of the scores, degrees.")
+@click.option("--coastal-band-km", type=click.FloatRange(min=0), default=20.0,
+              show_default=True,
+              help="Where the ocean has land, also write the table over the sea farther than "
+                   "this from land (scores_offshore_<band>km.md, .csv); 0: do not write it.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device.")
 @click.option("--quiet", is_flag=True, help="No progress bars, warnings only.")
 def evaluate(runs: tuple[Path, ...], osse: Path | None, out_dir: Path | None, crop_deg: float,
-             device: str, quiet: bool) -> None:
+             coastal_band_km: float, device: str, quiet: bool) -> None:
     """Write the paper's table (markdown, CSV), maps and PSD score curves for RUNS.
 
     Each of RUNS is a checkpoint (.pt), a run directory, or a directory of those (all the
     models found are scored together, one row each, next to the geostrophy of the true SSH
-    and of the OI).
+    and of the OI). Where the ocean has land, the table covers the sea, and a second one the
+    sea beyond a coastal band (--coastal-band-km).
     """
     _setup_logging(quiet)
     _require_device(device)
@@ -91,9 +96,13 @@ def evaluate(runs: tuple[Path, ...], osse: Path | None, out_dir: Path | None, cr
     checkpoints = [c for r in runs for c in find_checkpoints(r)]
     first = runs[0] if runs[0].is_dir() else runs[0].parent
     result = run_evaluation(checkpoints, out_dir or first / "evaluation", osse=osse,
-                            crop_deg=crop_deg, device=device, progress=not quiet)
-    click.echo(result.markdown.read_text())
-    click.echo(f"wrote {result.markdown}, {result.csv}, {result.maps}, {result.psd}")
+                            crop_deg=crop_deg, device=device, progress=not quiet,
+                            coastal_band_km=coastal_band_km)
+    tables = [result] if result.offshore is None else [result, result.offshore]
+    for table in tables:
+        click.echo(table.markdown.read_text())
+    files = [path for table in tables for path in (table.markdown, table.csv)]
+    click.echo(f"wrote {', '.join(map(str, [*files, result.maps, result.psd]))}")
 
 
 def _require_device(device: str) -> None:

@@ -4,7 +4,9 @@ Rows: geostrophy of the true SSH, geostrophy of the OI, and every trained model 
 (direct inversion and 4DVarNet, with and without SST). Each model reconstructs the test
 period on its own grid (centre day of sliding windows), is interpolated back to the truth
 grid, and all rows are scored on the truth grid cropped by ``crop_deg`` on every side (the
-paper scores a 10 x 10 degree box inside its 12 x 12 degree training domain).
+paper scores a 10 x 10 degree box inside its 12 x 12 degree training domain). Where the ocean
+has land, the table is over its sea, and a second one over the sea beyond a coastal band
+(:mod:`varnet.datamodel.scored_sea`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from varnet.datamodel.grid import Grid
+from varnet.datamodel.scored_sea import DEFAULT_COASTAL_BAND_KM, ScoredSea, scored_seas
 from varnet.errors import InputError
 from varnet.io.ocean_mask import read_ocean_mask
 from varnet.io.readers import read_truth
@@ -81,14 +85,28 @@ def find_checkpoints(path: str | os.PathLike[str]) -> list[Path]:
 
 
 @dataclass(frozen=True, eq=False)
+class WrittenTable:
+    """A score table and its files (markdown with a header, CSV)."""
+
+    table: pd.DataFrame
+    markdown: Path
+    csv: Path
+
+
+@dataclass(frozen=True, eq=False)
 class Evaluation:
-    """Result of :func:`evaluate`: the table and the files written."""
+    """Result of :func:`evaluate`: the tables and the files written.
+
+    ``table``, ``markdown`` and ``csv`` are the table over all the sea; ``offshore`` the
+    table over the sea beyond the coastal band, None on the open ocean or without a band.
+    """
 
     table: pd.DataFrame
     markdown: Path
     csv: Path
     maps: Path
     psd: Path
+    offshore: WrittenTable | None = None
 
 
 def _evaluation_crop(patch: tuple[int, int], stride: tuple[int, int], crop: tuple[int, int],
@@ -150,6 +168,18 @@ def plot_maps(rows: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], lat: n
     os.replace(tmp, path)
 
 
+def _write_table(table: pd.DataFrame, sea: ScoredSea, header: str, out_dir: Path
+                 ) -> WrittenTable:
+    """Write ``table`` as ``scores{suffix}.md`` (``header``, the cells it covers, the table)
+    and ``scores{suffix}.csv`` in ``out_dir``."""
+    md_path = out_dir / f"scores{sea.suffix}.md"
+    csv_path = out_dir / f"scores{sea.suffix}.csv"
+    coverage = f"{sea.coverage}\n\n" if sea.coverage else ""
+    md_path.write_text(header + coverage + table_markdown(table))
+    table.to_csv(csv_path, float_format="%.6g")
+    return WrittenTable(table, md_path, csv_path)
+
+
 def evaluate(
     checkpoints: list[Path],
     out_dir: Path,
@@ -158,6 +188,7 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
     ocean: np.ndarray | None = None,
+    coastal_band_km: float = DEFAULT_COASTAL_BAND_KM,
 ) -> Evaluation:
     """Score trained models and the geostrophic baselines on the test period.
 
@@ -166,7 +197,8 @@ def evaluate(
     checkpoints : list of pathlib.Path
         Model checkpoints (one row each; two with the same method name are an error).
     out_dir : pathlib.Path
-        Where ``scores.md``, ``scores.csv``, ``maps.png`` and ``psd_scores_u.png`` go.
+        Where ``scores.md``, ``scores.csv``, ``maps.png`` and ``psd_scores_u.png`` go; where
+        the ocean has land, ``scores_offshore_{band}km.md`` and ``.csv`` too.
     osse : pathlib.Path, optional
         Synthetic ocean to evaluate on (default: the first model's ``data.osse``); another
         seed's ocean checks that the skill is not specific to the training ocean.
@@ -181,6 +213,9 @@ def evaluate(
         in the table and in the spectral-score figure. Default: the truth's sea (cells whose
         SSH is ever defined) and the first model's ``data.ocean_mask``; an all-sea mask is
         the open-ocean table, unchanged.
+    coastal_band_km : float, default 20
+        Where the ocean has land, a second table scores the sea farther than this from land,
+        km (:mod:`varnet.datamodel.scored_sea`); 0: no second table.
 
     Returns
     -------
@@ -190,7 +225,8 @@ def evaluate(
     Raises
     ------
     varnet.errors.InputError
-        If there is no checkpoint, two are the same method, or their test periods differ (a
+        If there is no checkpoint, two are the same method, their test periods differ, or
+        less than half the scored domain is sea beyond the coastal band (a
         :class:`ValueError` too); :class:`~varnet.training.checkpoint.CheckpointError` for a
         file that is not a checkpoint, :class:`~varnet.io.readers.InputFileError` for a
         truth file that cannot be read.
@@ -221,7 +257,7 @@ def evaluate(
         ocean = np.isfinite(true_ssh).any(axis=0)
         if models[0].config.data.ocean_mask:
             ocean &= read_ocean_mask(models[0].config.data.ocean_mask, lat, lon)
-        ocean = None if ocean.all() else ocean
+    seas = scored_seas(Grid(lat, lon, ocean, name=osse.name), n_crop, coastal_band_km)
     time_days = (days - days[0]).astype(np.float64)
 
     fields: dict[str, Fields] = {TRUE_GEOSTROPHY: Fields(ssh=true_ssh[inner])}
@@ -251,15 +287,15 @@ def evaluate(
             maps[name] = (ssh[mid], u[mid], v[mid])
     ordered = {k: fields[k] for k in ROW_ORDER if k in fields}
     t_fields = Fields(ssh=true_ssh[inner], u=true_u[inner], v=true_v[inner])
-    sea = None if ocean is None else np.asarray(ocean)[inner[1:]]
-    table = score_table(t_fields, ordered, lat[inner[1]], lon[inner[2]], time_days, ocean=sea)
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    md_path, csv_path = out_dir / "scores.md", out_dir / "scores.csv"
     header = (f"Test period {test[0]} to {test[1]} ({len(days)} days), ocean {osse}, "
               f"domain cropped by {crop_deg} degree.\n\n")
-    md_path.write_text(header + table_markdown(table))
-    table.to_csv(csv_path, float_format="%.6g")
+    written = [
+        _write_table(score_table(t_fields, ordered, lat[inner[1]], lon[inner[2]], time_days,
+                                 ocean=s.ocean), s, header, out_dir)
+        for s in seas
+    ]
+    sea = seas[0].ocean
     maps_path = out_dir / "maps.png"
     plot_maps(maps, lat, lon, f"{days[mid]} (test period, centre day)", maps_path)
     psd_path = out_dir / "psd_scores_u.png"
@@ -269,5 +305,7 @@ def evaluate(
         psd[name] = psd_space_time_score(u_rec, true_u[inner], time_days, lon[inner[2]],
                                          ocean=u_sea)
     plot_psd_scores(psd, psd_path)
-    return Evaluation(table, md_path, csv_path, maps_path, psd_path)
+    main = written[0]
+    return Evaluation(main.table, main.markdown, main.csv, maps_path, psd_path,
+                      offshore=written[1] if len(written) > 1 else None)
 
