@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python benchmarks/bench_osse.py            # tiny and default OSSE (~5 minutes)
+    .venv/bin/python benchmarks/bench_osse.py            # tiny and default OSSE (~15 minutes)
     .venv/bin/python benchmarks/bench_osse.py --tiny-only
 
 Prints, in one run:
