@@ -43,11 +43,17 @@ demo: venv $(OUT)/osse/truth.nc
 	  --start $(TEST_START) --end $(TEST_END) --reference models/demo/evaluation/scores.csv
 	@echo "products and quicklooks (PNG): $(OUT)/ops/products; newest issue of each day: $(OUT)/ops/products/latest"
 
+# A run that reaches its time budget (optim.max_minutes) before its last epoch, on a slower or
+# busy machine, is resumed (bit-identical to an uninterrupted run) until it has all its epochs.
 demo-models: venv $(OUT)/osse/truth.nc
 	mkdir -p models/demo
 	for name in $(DEMO_CONFIGS); do \
 	  rm -rf runs/$$name; \
+	  epochs=$$(sed -n 's/^epochs = \([0-9]*\).*/\1/p' configs/$$name.toml); \
 	  $(BIN)/varnet-train --config configs/$$name.toml --run-dir runs/$$name || exit 1; \
+	  while [ $$(($$(wc -l < runs/$$name/log.csv) - 1)) -lt $$epochs ]; do \
+	    $(BIN)/varnet-train --config configs/$$name.toml --run-dir runs/$$name --resume || exit 1; \
+	  done; \
 	  cp runs/$$name/checkpoints/best.pt models/demo/$$name.pt; \
 	  cp runs/$$name/log.csv models/demo/$$name.log.csv; \
 	done
