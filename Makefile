@@ -60,7 +60,7 @@ demo-models: venv $(OUT)/osse/truth.nc
 	$(BIN)/varnet-train evaluate models/demo --out models/demo/evaluation
 
 # The shipped demo models on two held-back oceans (other seeds: other flow, noise, clouds);
-# each ocean needs its own spin-up (~11 min) and generation (~14 min).
+# each ocean needs its own spin-up (~6 min) and generation (~14 min).
 HELDBACK_SEEDS := 7 11
 
 heldback: venv

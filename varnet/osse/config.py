@@ -238,7 +238,7 @@ class CoastConfig:
     """
 
     land: tuple[tuple[float, float], ...] = (
-        (-66.8, 42.3), (-66.0, 42.45), (-64.8, 43.0), (-63.4, 43.7), (-62.0, 44.4),
+        (-66.8, 41.3), (-65.0, 41.9), (-63.0, 42.7), (-61.0, 43.5), (-59.8, 44.4),
         (-66.8, 44.4))
     shelf_width_km: float = 90.0
     coast_depth_m: float = 30.0
@@ -334,7 +334,9 @@ def gulf_stream() -> OsseConfig:
 
     A jet of 1.1 m s-1 entering the box from the south-west at 19 degrees north of east, its
     SST front (6 K, warm to the south), and a Nova-Scotia-like coast with a 90 km shelf in the
-    north-west corner, on a 1700 km periodic plane (a margin around the turned box).
+    north-west corner, on a 1700 km periodic plane (a margin around the turned box). The coast
+    lies 1.2 degrees south of the real one, so that the paper's scored box (1 degree in from
+    every side) holds a coast and its 20 km band (5 % of the box is land).
     """
     return OsseConfig(
         ocean=OceanConfig(nx=256, domain_km=1700.0, deformation_radius_km=30.0,
