@@ -73,6 +73,20 @@ def model_parameters(config: OsseConfig, nx: int | None = None,
     )
 
 
+def forcing_parameters(config: OsseConfig) -> dict[str, float | str]:
+    """What defines a configuration's jet, SST front and coast, flat (``jet.speed_m_s``,
+    ``coast.land`` as JSON, ...); empty for the open ocean. Stored with spun-up states."""
+    parameters: dict[str, float | str] = {}
+    if config.jet is not None:
+        parameters.update({f"jet.{k}": v for k, v in to_mapping(config.jet).items()})
+        parameters.update({"sst.front_k": config.sst.front_k,
+                           "sst.front_width_km": config.sst.front_width_km})
+    if config.coast is not None:
+        parameters.update({f"coast.{k}": (json.dumps(v) if isinstance(v, list) else v)
+                           for k, v in to_mapping(config.coast).items()})
+    return parameters
+
+
 def model_forcing(config: OsseConfig, params: QGParameters) -> Forcing | None:
     """The jet, its SST front and the coast of a configuration on the model plane of
     ``params`` (None for the open ocean, which has none of them)."""
@@ -81,22 +95,16 @@ def model_forcing(config: OsseConfig, params: QGParameters) -> Forcing | None:
     mapping = PlaneMapping.for_config(config)
     y = np.arange(params.nx) * (params.domain_m / params.nx)
     jet = JetProfile.for_config(config, mapping)
-    parameters: dict[str, float | str] = {}
     arrays: dict = {}
     if jet is not None:
         arrays.update(jet_u=jet.velocity(y), jet_u_yy=jet.velocity_yy(y),
                       relaxation_s=config.jet.relaxation_days * DAY_S)
         if jet.front_k:
             arrays["sst_front_gradient"] = jet.sst_front_gradient(y)
-        parameters.update({f"jet.{k}": v for k, v in to_mapping(config.jet).items()})
-        parameters.update({"sst.front_k": config.sst.front_k,
-                           "sst.front_width_km": config.sst.front_width_km})
     if config.coast is not None:
         arrays["damping_per_s"] = PlaneCoast.build(config.coast, mapping,
                                                    params.nx).damping_per_s
-        parameters.update({f"coast.{k}": (json.dumps(v) if isinstance(v, list) else v)
-                           for k, v in to_mapping(config.coast).items()})
-    return Forcing(parameters=parameters, **arrays)
+    return Forcing(parameters=forcing_parameters(config), **arrays)
 
 
 def make_model(config: OsseConfig, params: QGParameters, q: np.ndarray,
@@ -149,8 +157,7 @@ def load_state(config: OsseConfig, params: QGParameters) -> tuple[np.ndarray, np
         q = data["q"].astype(np.float64)
         sst = data["sst_anomaly"].astype(np.float64)
         meta = json.loads(str(data["meta"]))
-    forcing = model_forcing(config, params)
-    expected = {**params.physics(), **({} if forcing is None else forcing.parameters)}
+    expected = {**params.physics(), **forcing_parameters(config)}
     stored_physics = meta["physics"]
     for name in sorted(set(expected) | set(stored_physics)):
         value, stored = expected.get(name), stored_physics.get(name)
