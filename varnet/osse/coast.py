@@ -41,11 +41,9 @@ from varnet.osse.geometry import PlaneMapping
 def land_at(coast: CoastConfig, lon_deg: np.ndarray, lat_deg: np.ndarray) -> np.ndarray:
     """Whether points (degrees, any matching shapes) are on land (inside the polygon)."""
     polygon = Polygon(np.asarray(coast.land, float))
-    lon = np.asarray(lon_deg, float)
-    lat = np.asarray(lat_deg, float)
-    points = np.column_stack([np.ravel(np.broadcast_to(lon, np.broadcast(lon, lat).shape)),
-                              np.ravel(np.broadcast_to(lat, np.broadcast(lon, lat).shape))])
-    return polygon.contains_points(points).reshape(np.broadcast(lon, lat).shape)
+    lon, lat = np.broadcast_arrays(np.asarray(lon_deg, float), np.asarray(lat_deg, float))
+    inside = polygon.contains_points(np.column_stack([lon.ravel(), lat.ravel()]))
+    return inside.reshape(lon.shape)
 
 
 def ocean_on_grid(coast: CoastConfig | None, lat_deg: np.ndarray,
@@ -80,7 +78,7 @@ class PlaneCoast:
     def build(cls, coast: CoastConfig, mapping: PlaneMapping, nx: int) -> PlaneCoast:
         """The coast of ``coast`` on an ``nx`` x ``nx`` plane mapped by ``mapping``."""
         dx = mapping.domain_m / nx
-        xy = (np.arange(nx) + 0.0) * dx
+        xy = np.arange(nx) * dx
         lon, lat = mapping.lonlat(xy[np.newaxis, :], xy[:, np.newaxis])
         land = land_at(coast, lon, lat)
         distance = periodic_distance(land, dx)
