@@ -425,6 +425,22 @@ def test_cli_fails_cleanly_on_a_missing_scores_row(exports, tmp_path):
     assert not out.exists()
 
 
+def test_cli_embeds_the_table_beyond_the_coastal_band(exports, tmp_path):
+    item = exports("direct-sst")
+    method = method_name(item.loaded)
+    scores = tmp_path / "scores.csv"
+    scores.write_text(f"method,tau_uv,mu_ssh\nOI geostrophy,12.0,0.5\n{method},71.5,0.9\n")
+    (tmp_path / "scores_offshore_20km.csv").write_text(
+        f"method,tau_uv,mu_ssh\n{method},74.25,0.92\nOI geostrophy,13.0,0.6\n")
+    out = tmp_path / "model.onnx"
+    result = CliRunner().invoke(main, [str(item.checkpoint), "-o", str(out), "--scores",
+                                       str(scores), "--no-verify", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert read_metadata(out).scores == {"tau_uv": 71.5, "mu_ssh": 0.9,
+                                         "offshore_20km.tau_uv": 74.25,
+                                         "offshore_20km.mu_ssh": 0.92}
+
+
 def test_a_failed_verification_writes_nothing_and_keeps_the_previous_model(
         exports, tmp_path, monkeypatch):
     item = exports("direct-sst")

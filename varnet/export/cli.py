@@ -7,6 +7,8 @@ The checkpoint's evaluation scores are read from ``--scores`` or, by default, fr
 ``evaluation/scores.csv`` that ``varnet-train evaluate`` wrote beside it (next to a
 ``.pt`` file, or in its run directory). Verification (default on) compares ONNX Runtime with
 PyTorch on held-back windows of the test period and deletes the export if it fails.
+Where the ocean has land, the table beyond the coastal band (``scores_offshore_20km.csv``
+beside ``scores.csv``) is embedded too, its keys prefixed ``offshore_20km.``.
 
 \b
 Exit status:
@@ -59,6 +61,26 @@ def scores_path_for(checkpoint: Path) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def offshore_scores(path: Path, method: str) -> dict[str, float]:
+    """The row ``method`` of each table beyond a coastal band found beside ``path``.
+
+    ``varnet-train evaluate`` writes ``scores_offshore_<band>km.csv`` beside ``scores.csv``
+    where the ocean has land. Each such table's scores come back with keys prefixed
+    ``offshore_<band>km.`` (e.g. ``offshore_20km.tau_uv``); none on the open ocean.
+
+    Raises
+    ------
+    ScoresError
+        As :func:`read_scores`, naming the offshore file.
+    """
+    scores: dict[str, float] = {}
+    for table in sorted(path.parent.glob(f"{path.stem}_offshore_*km{path.suffix}")):
+        prefix = table.stem.removeprefix(f"{path.stem}_")
+        scores.update({f"{prefix}.{key}": value
+                       for key, value in read_scores(table, method).items()})
+    return scores
 
 
 def read_scores(path: Path, method: str) -> dict[str, float]:
@@ -131,7 +153,8 @@ def main(checkpoint: Path, output: Path, verify: bool, osse: Path | None, window
         log.warning("no evaluation/scores.csv beside %s: the metadata will hold no scores "
                     "(pass --scores)", checkpoint)
     else:
-        scores = read_scores(source, method_name(loaded))
+        scores = read_scores(source, method_name(loaded)) | offshore_scores(
+            source, method_name(loaded))
     started = time.perf_counter()
     click.echo(f"exporting {checkpoint} ({method_name(loaded)}, "
                f"{loaded.config.model.n_grad} x {loaded.config.model.n_cascades} solver steps)")

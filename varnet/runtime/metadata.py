@@ -116,7 +116,9 @@ class ModelMetadata:
     training_period, validation_period, test_period : list of str
         ISO dates, inclusive.
     scores : dict
-        The paper's scores on the test period (``varnet-train evaluate``), empty if unknown.
+        The paper's scores on the test period (``varnet-train evaluate``), empty if unknown;
+        where the ocean has land, over the sea, and with keys prefixed ``offshore_20km.``
+        over the sea beyond the 20 km coastal band.
     precision : str
         ``"float32"`` or ``"float16"`` (float16 computes inside; inputs and outputs stay
         float32).
