@@ -88,7 +88,7 @@ def test_an_all_sea_grid_has_no_band():
     assert not grid.coastal_band(DEFAULT_COASTAL_BAND_KM).any()
     assert np.isinf(grid.distance_to_land_km()).all()
     (only,) = scored_seas(grid, 2, DEFAULT_COASTAL_BAND_KM)
-    assert only.ocean is None and only.suffix == "" and only.coverage == ""
+    assert only.sea is None and only.ocean is None and only.suffix == "" and only.coverage == ""
 
 
 @pytest.mark.parametrize("band_km", [0, 0.0, -20.0, math.nan, math.inf, True, "20"])
@@ -109,6 +109,9 @@ def test_with_land_the_scored_seas_are_all_the_sea_then_the_sea_beyond_the_band(
     assert f"all {n_sea} sea cells" in sea.coverage
     assert f"{34 * 34 - n_sea} of its {34 * 34} cells are land" in sea.coverage
     np.testing.assert_array_equal(offshore.ocean, (grid.ocean & far)[inner])
+    # both derive the fields from all the sea: the band is scored out, not made land
+    np.testing.assert_array_equal(sea.sea, grid.ocean[inner])
+    np.testing.assert_array_equal(offshore.sea, grid.ocean[inner])
     assert offshore.suffix == "_offshore_10km"
     n_off = int(offshore.ocean.sum())
     assert 0 < n_off < n_sea

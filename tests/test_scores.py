@@ -531,3 +531,37 @@ def test_score_table_with_a_land_mask():
     assert scored_currents(Fields(ssh=ssh), lat, lon, ocean=open_ocean)[2] is None
     with pytest.raises(ValueError, match="ocean must have"):
         score_table(Fields(ssh=ssh), {"x": Fields(ssh=ssh)}, lat, lon, time, ocean=ocean.T)
+
+
+def test_a_part_of_the_sea_is_scored_with_fields_derived_from_all_of_it():
+    time, lat, lon = coords(24, 20, 32)
+    ocean = corner_and_island(20, 32)
+    # the part: the sea farther than 2 cells (in both directions) from the land corner
+    near = np.zeros_like(ocean)
+    near[: 20 // 4 + 2, : 32 // 5 + 2] = True
+    part = ocean & ~near
+    ssh = smooth_ssh((24, 20, 32), 3)
+    u_t, v_t = paper_geostrophy(ssh, lat, lon)
+    # wrong on the sea left out of the part only
+    wrong = np.where(near & ocean, ssh + 0.3, ssh)
+    u_w, v_w = np.where(near & ocean, -u_t, u_t), np.where(near & ocean, -v_t, v_t)
+    truth = Fields(ssh=ssh, u=u_t, v=v_t)
+    recs = {"wrong near the coast": Fields(ssh=wrong, u=u_w, v=v_w)}
+
+    def table(**masks) -> pd.DataFrame:
+        return score_table(truth, recs, lat, lon, time, **masks).loc["wrong near the coast"]
+
+    part_of_sea = table(ocean=ocean, scored=part)
+    band_as_land = table(ocean=part)
+    # cell by cell scores see only the part, where the currents and SSH are right
+    assert part_of_sea["tau_uv"] == band_as_land["tau_uv"] == 100.0
+    assert part_of_sea["mu_ssh"] == band_as_land["mu_ssh"] == 1.0
+    # derivatives reach across the edge of the part into the (wrong) sea beside it...
+    assert part_of_sea["tau_vort"] < 99.0 and part_of_sea["tau_div"] < 99.0
+    # ...which the band-as-land table cuts off
+    assert band_as_land["tau_vort"] == 100.0
+    # scoring all the sea as the part changes nothing, bit for bit
+    np.testing.assert_array_equal(table(ocean=ocean, scored=ocean).to_numpy(),
+                                  table(ocean=ocean).to_numpy())
+    with pytest.raises(ValueError, match="scored covers 1 land cells"):
+        table(ocean=ocean, scored=part | ~ocean & (np.cumsum(~ocean) == 1).reshape(ocean.shape))

@@ -1122,14 +1122,16 @@ def _table_row(
     lon: ArrayLike,
     time_days: ArrayLike,
     sea: BoolArray | None,
+    scored: BoolArray | None,
     min_sea_fraction: float,
 ) -> tuple[dict[str, float], list[str]]:
     """Scores of one reconstruction against (u, v, derived fields, ssh, sea of u, v) of the
-    truth; also the names of the λ columns that are upper bounds."""
+    truth, its fields derived over ``sea`` and scored over ``scored``; also the names of the
+    λ columns that are upper bounds."""
     u_t, v_t, derived_t, ssh_t, uv_sea_t = truth
     u, v, derived, uv_sea = _currents(rec, name, lat, lon, sea)
     _same_shapes(truth=u_t, reconstruction=u)
-    both_uv_sea = None if sea is None else uv_sea & uv_sea_t
+    both_uv_sea = scored if sea is None else uv_sea & uv_sea_t & scored
     row = dict.fromkeys(SCORE_COLUMNS, math.nan)
     bounds = []
     for comp, rec_c, ref_c in (("u", u, u_t), ("v", v, v_t)):
@@ -1141,21 +1143,36 @@ def _table_row(
             bounds.append(f"lambda_x_{comp}")
         if st.lambda_t_is_bound:
             bounds.append(f"lambda_t_{comp}")
-    row["tau_uv"] = tau_uv(u, v, u_t, v_t, ocean=sea)
+    row["tau_uv"] = tau_uv(u, v, u_t, v_t, ocean=scored)
     div, curl, strain = (
-        tau_field(q, q_t, ocean=sea) for q, q_t in zip(derived, derived_t, strict=True)
+        tau_field(q, q_t, ocean=scored) for q, q_t in zip(derived, derived_t, strict=True)
     )
     row["tau_vort"], row["tau_div"], row["tau_strain"] = curl, div, strain
     if rec.ssh is not None and ssh_t is not None:
         ssh = _cube(rec.ssh, f"{name}.ssh")
-        row["mu_ssh"] = nrmse_scores(ssh, ssh_t, ocean=sea)[0]
+        row["mu_ssh"] = nrmse_scores(ssh, ssh_t, ocean=scored)[0]
         st = psd_space_time_score(
-            ssh, ssh_t, time_days, lon, ocean=sea, min_sea_fraction=min_sea_fraction
+            ssh, ssh_t, time_days, lon, ocean=scored, min_sea_fraction=min_sea_fraction
         )
         row["lambda_x_ssh"] = st.lambda_x_deg
         if st.lambda_x_is_bound:
             bounds.append("lambda_x_ssh")
     return row, bounds
+
+
+def _scored_cells(scored: ArrayLike, sea: BoolArray | None, shape: tuple[int, ...]
+                  ) -> BoolArray | None:
+    """The validated ``scored`` mask of :func:`score_table`, sea cells only (None: all cells
+    of an open ocean)."""
+    cells = _sea(scored, shape)
+    if cells is None:
+        if sea is not None:
+            raise ValueError("scored covers land cells of ocean: score sea cells only")
+        return None
+    if sea is not None and (cells & ~sea).any():
+        raise ValueError(f"scored covers {int((cells & ~sea).sum())} land cells of ocean: "
+                         "score sea cells only")
+    return cells
 
 
 def score_table(
@@ -1166,6 +1183,7 @@ def score_table(
     time_days: ArrayLike,
     *,
     ocean: ArrayLike | None = None,
+    scored: ArrayLike | None = None,
     min_sea_fraction: float = MIN_SEA_FRACTION,
 ) -> pd.DataFrame:
     r"""The paper's results table: one row per reconstruction.
@@ -1188,6 +1206,12 @@ def score_table(
     reconstruction's currents are defined (:func:`scored_currents`: geostrophic currents lose
     the sea cells next to land).
 
+    **Part of the sea.** ``scored`` restricts the cells scored (e.g. the sea beyond a coastal
+    band) without changing the fields: currents, vorticity, divergence and strain are still
+    derived from every sea cell of ``ocean``, so a scored cell next to the band keeps its
+    stencil; every score, spectra included, then covers the cells of ``scored`` only (the
+    rest filled with zero anomaly for the spectra, as land).
+
     Parameters
     ----------
     truth : Fields
@@ -1200,6 +1224,8 @@ def score_table(
         Regular times, days (float or ``datetime64``).
     ocean : numpy.ndarray of bool, shape (lat, lon), optional
         True on sea cells; None (or all True) means all sea: the open-ocean table, unchanged.
+    scored : numpy.ndarray of bool, shape (lat, lon), optional
+        True on the cells to score, all of them sea; None: every sea cell.
     min_sea_fraction : float, default :data:`MIN_SEA_FRACTION`
         Smallest fraction of sea cells the spectral scores accept, dimensionless in (0, 1].
 
@@ -1216,10 +1242,13 @@ def score_table(
     ValueError
         If the truth or a reconstruction (named in the message) has no usable fields, shapes
         differ, a spectral score's input is incomplete (e.g. geostrophy at the equator), or
-        ``ocean`` does not fit the fields or leaves too little sea.
+        ``ocean`` or ``scored`` does not fit the fields or leaves too little sea, or
+        ``scored`` holds a land cell.
     """
     first = truth.u if truth.u is not None else truth.ssh
-    sea = None if first is None else _sea(ocean, _cube(first, "truth").shape)
+    shape = None if first is None else _cube(first, "truth").shape
+    sea = None if shape is None else _sea(ocean, shape)
+    cells = sea if scored is None or shape is None else _scored_cells(scored, sea, shape)
     u_t, v_t, derived_t, uv_sea_t = _currents(truth, "truth", lat_deg, lon_deg, sea)
     ssh_t = None if truth.ssh is None else _cube(truth.ssh, "truth.ssh")
     rows: dict[str, dict[str, float]] = {}
@@ -1234,6 +1263,7 @@ def score_table(
                 lon_deg,
                 time_days,
                 sea,
+                cells,
                 min_sea_fraction,
             )
         except ValueError as error:

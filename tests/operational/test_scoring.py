@@ -106,12 +106,15 @@ def test_with_land_the_products_are_scored_over_the_sea_then_beyond_the_band(coa
     np.testing.assert_array_equal(offshore.sea.ocean, (fine_ocean & far)[inner])
     assert offshore.sea.suffix == "_offshore_20km" and "20 km coastal band" in \
         offshore.sea.coverage
-    # each table scores its own cells: the truth's row is score_table's on that mask
+    # each table scores its own cells of fields derived from all the sea: the truth's row is
+    # score_table's with those masks
+    np.testing.assert_array_equal(offshore.sea.sea, sea.sea.ocean)
     truth = _truth_fields(truth_path)
     lat, lon = FINE_LAT[inner[0]], FINE_LON[inner[1]]
     for result in (sea, offshore):
         direct = score_table(truth, {TRUE_GEOSTROPHY: Fields(ssh=truth.ssh)}, lat, lon,
-                             np.arange(DAYS, dtype=float), ocean=result.sea.ocean)
+                             np.arange(DAYS, dtype=float), ocean=sea.sea.ocean,
+                             scored=result.sea.ocean)
         pd.testing.assert_series_equal(result.table.loc[TRUE_GEOSTROPHY],
                                        direct.loc[TRUE_GEOSTROPHY])
     # the products' NaN land did not spread through the interpolation, and their coastal

@@ -6,7 +6,9 @@ and over the sea beyond a coastal band (:data:`DEFAULT_COASTAL_BAND_KM` by defau
 cells whose centre is farther than the band from every land cell centre
 (:meth:`varnet.datamodel.grid.Grid.coastal_band`, great-circle distances). The band is found
 on the whole grid and then cropped to the scored domain, so land just outside the domain
-still makes a coast. On the open ocean there is one table, as before land existed.
+still makes a coast. The band is sea, not land: the currents' derivatives at a cell beside
+it keep their stencil (``scored`` of :func:`varnet.scores.score_table`); only the cells
+scored change. On the open ocean there is one table, as before land existed.
 
 No torch here: operations hosts import this module.
 """
@@ -34,9 +36,13 @@ class ScoredSea:
 
     Attributes
     ----------
+    sea : numpy.ndarray of bool, shape (lat, lon) of the scored domain, or None
+        True on every sea cell, those the fields are derived from (``ocean`` of
+        :func:`varnet.scores.score_table`); None on the open ocean (every cell: the table
+        as before land existed).
     ocean : numpy.ndarray of bool, shape (lat, lon) of the scored domain, or None
-        True on the scored sea cells (``ocean`` of :func:`varnet.scores.score_table`); None
-        on the open ocean (every cell: the table as before land existed).
+        True on the sea cells scored (``scored`` of :func:`varnet.scores.score_table`): all
+        of ``sea``, or those beyond the coastal band; None on the open ocean.
     suffix : str
         Added to the table's file names: ``""`` for all the sea, ``"_offshore_20km"`` for the
         sea beyond a coastal band of 20 km.
@@ -45,6 +51,7 @@ class ScoredSea:
         band); ``""`` on the open ocean.
     """
 
+    sea: NDArray[np.bool_] | None
     ocean: NDArray[np.bool_] | None
     suffix: str
     coverage: str
@@ -52,7 +59,7 @@ class ScoredSea:
 
 def _all_sea(sea: NDArray[np.bool_]) -> ScoredSea:
     n_sea, n_cells = int(sea.sum()), sea.size
-    return ScoredSea(sea, "", f"Scored over all {n_sea} sea cells of the cropped domain "
+    return ScoredSea(sea, sea, "", f"Scored over all {n_sea} sea cells of the cropped domain "
                               f"({n_cells - n_sea} of its {n_cells} cells are land).")
 
 
@@ -66,10 +73,11 @@ def _offshore(sea: NDArray[np.bool_], band: NDArray[np.bool_], band_km: float) -
             f"{offshore.size} cells of the cropped domain are sea beyond it, below the "
             f"{100.0 * MIN_SEA_FRACTION:.0f} % the spectral scores need: give a narrower "
             "--coastal-band-km, or 0 to leave the offshore table out")
-    return ScoredSea(offshore, f"_offshore_{band_km:g}km",
+    return ScoredSea(sea, offshore, f"_offshore_{band_km:g}km",
                      f"Scored over the {int(offshore.sum())} sea cells of the cropped domain "
                      f"farther than {band_km:g} km from land (the {int((sea & band).sum())} "
-                     f"sea cells of the {band_km:g} km coastal band left out).")
+                     f"sea cells of the {band_km:g} km coastal band left out of the scores, "
+                     "not of the currents' derivatives).")
 
 
 def scored_seas(grid: Grid, crop: int, coastal_band_km: float = DEFAULT_COASTAL_BAND_KM
@@ -101,7 +109,7 @@ def scored_seas(grid: Grid, crop: int, coastal_band_km: float = DEFAULT_COASTAL_
         If ``coastal_band_km`` is negative or not finite (the message names the value).
     """
     if grid.open_ocean:
-        return [ScoredSea(None, "", "")]
+        return [ScoredSea(None, None, "", "")]
     ny, nx = grid.shape
     inner = (slice(crop, ny - crop), slice(crop, nx - crop))
     sea = grid.ocean[inner]

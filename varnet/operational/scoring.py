@@ -163,5 +163,5 @@ def score_products(products_dir: str | os.PathLike[str], name: str,
     time_days = np.arange(len(days), dtype=np.float64)
     return [ProductScores(score_table(Fields(ssh=true["ssh"], u=true["u"], v=true["v"]), rows,
                                       t_lat[inner[1]], t_lon[inner[2]], time_days,
-                                      ocean=sea.ocean), sea)
+                                      ocean=sea.sea, scored=sea.ocean), sea)
             for sea in seas]

@@ -292,7 +292,7 @@ def evaluate(
               f"domain cropped by {crop_deg} degree.\n\n")
     written = [
         _write_table(score_table(t_fields, ordered, lat[inner[1]], lon[inner[2]], time_days,
-                                 ocean=s.ocean), s, header, out_dir)
+                                 ocean=s.sea, scored=s.ocean), s, header, out_dir)
         for s in seas
     ]
     sea = seas[0].ocean
