@@ -9,7 +9,8 @@ OPS_BIN := $(OPS_VENV)/bin
 OUT ?= demo-output
 
 # The shipped demo models (models/demo/): the four demo configurations trained on the default
-# synthetic ocean, then the paper's table of the four against the geostrophic baselines.
+# synthetic ocean, then the paper's table of the four against the geostrophic baselines, then
+# the operations model models/demo/demo.onnx exported (and verified) from demo.pt.
 DEMO_CONFIGS := demo demo-4dvarnet-ssh demo-direct-ssh-sst demo-direct-ssh
 
 .PHONY: demo demo-models heldback test test-fast test-ops bench lint venv clean
@@ -58,6 +59,7 @@ demo-models: venv $(OUT)/osse/truth.nc
 	  cp runs/$$name/log.csv models/demo/$$name.log.csv; \
 	done
 	$(BIN)/varnet-train evaluate models/demo --out models/demo/evaluation
+	$(BIN)/varnet-export models/demo/demo.pt -o models/demo/demo.onnx
 
 # The shipped demo models on two held-back oceans (other seeds: other flow, noise, clouds);
 # each ocean needs its own spin-up (~6 min) and generation (~14 min).
