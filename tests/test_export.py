@@ -148,9 +148,37 @@ def test_tiny_models_export_and_verify_on_held_back_windows(exported):
     assert report.windows == 4 and [o.name for o in report.outputs] == ["ssh", "u", "v"]
     for output in report.outputs:
         assert output.rel_l2 < 1e-5 and output.rel_l2_float64 < 1e-5, text
+        # the conditioning was measured and set the tolerance (never below the floor)
+        assert 0 < output.rounding_spread < 1e-3, text
+        assert output.tolerance == max(1e-5, 4 * output.rounding_spread), text
     # the test period of the tiny configuration lies inside the tiny ocean's 30 days
     test = exported.loaded.config.data.test
     assert all(test[0].isoformat() <= day <= test[1].isoformat() for day in report.days)
+
+
+def test_input_rounding_moves_inputs_by_float32_rounding_and_measures_cancellation():
+    rng = np.random.default_rng(3)
+    x = rng.normal(290.0, 4.0, (4, 5, 16, 16)).astype(np.float32)
+    x[0, 0, :3] = np.nan
+    moved = export_verify.rounded_inputs({"sst": x})["sst"]
+    assert moved.dtype == np.float64
+    assert np.array_equal(np.isnan(moved), np.isnan(x))
+    relative = (moved / x - 1)[np.isfinite(x)]
+    # uniform in [-2^-24, 2^-24]: bounded, centred, rms 2^-24 / sqrt(3), never the float32 value
+    assert np.abs(relative).max() <= 2.0**-24 * (1 + 1e-9)
+    assert abs(relative.mean()) < 2.0**-24 / 50
+    assert np.sqrt(np.mean(relative**2)) == pytest.approx(2.0**-24 / np.sqrt(3), rel=0.02)
+    assert np.array_equal(moved, export_verify.rounded_inputs({"sst": x})["sst"], equal_nan=True)
+    # a map that cancels (SST minus its mean, kelvin): the spread is the inputs' rounding
+    # amplified by |x| / |x - mean|, about 290 / 4, which a fixed tolerance cannot know
+    finite = np.nan_to_num(x, nan=290.0).astype(np.float64)
+    moved = export_verify.rounded_inputs({"sst": finite})["sst"]
+    exact = finite - finite.mean()
+    spread = np.linalg.norm((moved - moved.mean()) - exact) / np.linalg.norm(exact)
+    expected = 2.0**-24 / np.sqrt(3) * np.linalg.norm(finite) / np.linalg.norm(exact)
+    assert spread == pytest.approx(expected, rel=0.05)
+    assert export_verify.tolerance_for(1e-6) == 1e-5
+    assert export_verify.tolerance_for(2e-5) == 8e-5
 
 
 def test_saved_file_passes_the_full_checker_with_standard_operators_only(exported):
@@ -441,16 +469,28 @@ def test_cli_embeds_the_table_beyond_the_coastal_band(exports, tmp_path):
                                          "offshore_20km.mu_ssh": 0.92}
 
 
-def test_a_failed_verification_writes_nothing_and_keeps_the_previous_model(
+def _with_a_wrong_weight(graph: export_graph.ExportedGraph,
+                         scale: float) -> export_graph.ExportedGraph:
+    """The graph with its largest weight tensor multiplied by ``scale``: a wrong export."""
+    model = onnx.ModelProto()
+    model.CopyFrom(graph.model)
+    largest = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    values = onnx.numpy_helper.to_array(largest) * np.float32(scale)
+    largest.CopyFrom(onnx.numpy_helper.from_array(values.astype(np.float32), largest.name))
+    return dataclasses.replace(graph, model=model)
+
+
+def test_a_weight_wrong_by_a_thousandth_fails_verification_writes_nothing_and_keeps_the_previous(
         exports, tmp_path, monkeypatch):
-    item = exports("direct-sst")
-    # reuse the module's export; verification still runs on the file the CLI writes
-    monkeypatch.setattr(export_graph, "export_model", lambda loaded, scores: item.exported)
-    monkeypatch.setattr(export_verify, "FLOAT32_TOLERANCE", -1.0)
+    item = exports("4dvarnet-sst")
+    # the export the CLI verifies holds one weight tensor 0.1 % off: the tolerance that follows
+    # the model's conditioning must still refuse it
+    wrong = _with_a_wrong_weight(item.exported, 1.001)
+    monkeypatch.setattr(export_graph, "export_model", lambda loaded, scores: wrong)
     runner = CliRunner()
     fresh = tmp_path / "fresh" / "model.onnx"
     result = runner.invoke(main, [str(item.checkpoint), "-o", str(fresh), "--windows", "2"])
-    assert result.exit_code == 1 and "parity check failed" in result.output
+    assert result.exit_code == 1 and "parity check failed" in result.output, result.output
     assert list(fresh.parent.iterdir()) == []
     previous = tmp_path / "model.onnx"
     previous.write_bytes(b"the previous model")
