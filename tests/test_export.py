@@ -164,7 +164,7 @@ def test_input_rounding_moves_inputs_by_float32_rounding_and_measures_cancellati
     assert moved.dtype == np.float64
     assert np.array_equal(np.isnan(moved), np.isnan(x))
     relative = (moved / x - 1)[np.isfinite(x)]
-    # uniform in [-2^-24, 2^-24]: bounded, centred, rms 2^-24 / sqrt(3), never the float32 value
+    # uniform in [-2^-24, 2^-24]: bounded, centred, rms 2^-24 / sqrt(3), the same for one seed
     assert np.abs(relative).max() <= 2.0**-24 * (1 + 1e-9)
     assert abs(relative.mean()) < 2.0**-24 / 50
     assert np.sqrt(np.mean(relative**2)) == pytest.approx(2.0**-24 / np.sqrt(3), rel=0.02)

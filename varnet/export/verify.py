@@ -48,7 +48,7 @@ from varnet.training.data import PeriodArrays
 from varnet.training.evaluate import arrays_for_test_period
 
 #: The export fails above this relative L2 difference (float32 graph) on a model whose
-#: input-rounding spread is below half of it.
+#: input-rounding spread is below a quarter of it.
 FLOAT32_TOLERANCE = 1e-5
 
 #: ... and above this multiple of the input-rounding spread where that is larger.
